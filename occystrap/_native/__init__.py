@@ -1,0 +1,22 @@
+"""Selects the native core: the Cython extensions, or their pure-Python twins.
+
+OCCYSTRAP_NO_EXTENSIONS=1, a non-CPython interpreter or a missing extension selects the
+twins.  This module only chooses; all logic lives in the twins (design rule 3).
+"""
+import logging
+import os
+import platform
+
+from . import _common  # noqa: F401
+
+IMPLEMENTATION = "python"
+if os.environ.get("OCCYSTRAP_NO_EXTENSIONS") != "1" and platform.python_implementation() == "CPython":
+    try:
+        from . import globset, rewrite, tarstream
+        IMPLEMENTATION = "cython"
+    except ImportError as exc:
+        logging.getLogger(__name__).debug("native core unavailable (%s); using pure Python", exc)
+if IMPLEMENTATION == "python":
+    from . import globset_py as globset, rewrite_py as rewrite, tarstream_py as tarstream  # noqa: F811
+
+__all__ = ["IMPLEMENTATION", "globset", "rewrite", "tarstream"]

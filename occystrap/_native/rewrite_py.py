@@ -1,0 +1,279 @@
+"""Streaming tar rewriter (pure-Python twin of rewrite.pyx).
+
+Fed an uncompressed layer in arbitrary chunks, it yields the rewritten layer: mtimes
+set (normalize-timestamps), members dropped (exclude), everything else byte-for-byte
+as it came in (so xattrs, GNU/PAX long names, devices and sparse files survive, the
+regression of upstream issue #151 cannot happen).  It can also just observe a layer
+and collect its members (search, inspect, check, expand).  Memory is bounded by the
+largest extended header, never by the layer size.
+"""
+import math
+
+from ._common import (AREGTYPE, BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE,
+                      LNKTYPE, MAX_EXT_HEADER, Member, NO_DATA_TYPES, PAX_TIME_KEYS,
+                      RECORD, TarError, WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
+from . import tarstream_py as tarstream
+from .globset_py import normalize_name
+
+__all__ = ["TarRewriter"]
+
+_HEADER, _EXTDATA, _SPARSE, _DATA, _END = range(5)
+
+
+class TarRewriter:
+    """Rewrite or observe one tar stream.
+
+    :param mtime: set every member's mtime to this (None: leave times alone).
+    :param exclude: a GlobSet; matching members (and whole matching directories) are
+        dropped.  Whiteouts are never dropped: that would resurrect deleted files.
+    :param rewrite: False to only parse (feed() then returns nothing).
+    :param collect: keep a Member for every member seen (emitted ones when rewriting).
+    """
+
+    def __init__(self, mtime=None, exclude=None, rewrite=True, collect=False):
+        self._mtime = None if mtime is None else tarstream.format_number(int(mtime), 12)
+        self._exclude = exclude
+        self._rewrite = rewrite
+        self._collect = collect
+        self.members = []
+        self.dropped = 0
+        self.count = 0
+        self._buf = bytearray()
+        self._need = BLOCK
+        self._state = _HEADER
+        self._remaining = 0
+        self._emit = True
+        self._offset = 0                    # input offset of the first byte of _buf
+        self._out = 0                       # bytes emitted so far
+        self._ext = []                      # pending (type, header block, data)
+        self._ext_header = None
+        self._sparse_blocks = []
+        self._pending = None                # header parsed, waiting for sparse blocks
+        self._excluded_dirs = set()
+        self._dropped_files = set()
+
+    # -- public API -------------------------------------------------------------------
+    def feed(self, data):
+        """Consume a chunk; return the rewritten bytes it completes (a bytearray)."""
+        out = bytearray()
+        view = memoryview(data).cast("B")
+        pos = 0
+        end = len(view)
+        while pos < end:
+            state = self._state
+            if state == _DATA:
+                take = min(self._remaining, end - pos)
+                if self._emit and self._rewrite:
+                    out += view[pos:pos + take]
+                pos += take
+                self._offset += take
+                self._remaining -= take
+                if not self._remaining:
+                    self._state = _HEADER
+                    self._need = BLOCK
+                continue
+            if state == _END:
+                self._offset += end - pos
+                break
+            take = min(self._need - len(self._buf), end - pos)
+            self._buf += view[pos:pos + take]
+            pos += take
+            if len(self._buf) < self._need:
+                break
+            self._step(out)
+        self._out += len(out)
+        return out
+
+    def close(self):
+        """Finish the stream: check it is complete and return the end-of-archive blocks."""
+        if self._state not in (_HEADER, _END) or self._buf or self._ext:
+            raise TarError("truncated tar stream at offset %d" % self._offset)
+        self._state = _END
+        if not self._rewrite:
+            return bytearray()
+        size = self._out + 2 * BLOCK
+        size = (size + RECORD - 1) // RECORD * RECORD
+        return bytearray(size - self._out)
+
+    # -- state machine ----------------------------------------------------------------
+    def _consume(self):
+        block = bytes(self._buf)
+        self._offset += len(block)
+        self._buf = bytearray()
+        return block
+
+    def _step(self, out):
+        if self._state == _HEADER:
+            self._header(out)
+        elif self._state == _EXTDATA:
+            self._extdata(out)
+        else:
+            self._sparse(out)
+
+    def _header(self, out):
+        offset = self._offset
+        block = self._consume()
+        try:
+            header = tarstream.parse_header(block)
+        except TarError as exc:
+            raise TarError("%s at offset %d" % (exc, offset)) from None
+        if header is None:
+            if self._ext:
+                raise TarError("extended header without a member at offset %d" % offset)
+            self._state = _END
+            return
+        if header.type in (XHDTYPE, XGLTYPE, GNU_LONGNAME, GNU_LONGLINK):
+            if header.size > MAX_EXT_HEADER:
+                raise TarError("extended header too large at offset %d" % offset)
+            self._ext_header = (header.type, block, header.size)
+            self._state = _EXTDATA
+            self._need = tarstream.padded(header.size)
+            if not self._need:
+                self._extdata(out)
+            return
+        self._pending = (header, block)
+        self._sparse_blocks = []
+        if header.type == GNU_SPARSE and block[482]:
+            self._state = _SPARSE
+            self._need = BLOCK
+            return
+        self._member(out)
+
+    def _extdata(self, out):
+        kind, block, size = self._ext_header
+        data = self._consume()[:size]
+        self._ext_header = None
+        self._state = _HEADER
+        self._need = BLOCK
+        if kind == XGLTYPE:
+            # A global header applies to the whole archive: always keep it, as is.
+            if self._rewrite:
+                out += block + data + bytes(tarstream.padded(size) - size)
+                return
+        self._ext.append((kind, block, data))
+
+    def _sparse(self, out):
+        block = self._consume()
+        self._sparse_blocks.append(block)
+        if block[504]:
+            self._need = BLOCK
+            return
+        self._member(out)
+
+    def _member(self, out):
+        header, block = self._pending
+        self._pending = None
+        name, linkname, size, mtime, uid, gid, xattrs, pax = self._resolve(header)
+        kind = header.type
+        if kind == AREGTYPE and name.endswith(b"/"):
+            kind = DIRTYPE
+        if kind == DIRTYPE and len(name) > 1:
+            name = name.rstrip(b"/")
+        has_data = not (kind and kind[0] in NO_DATA_TYPES)
+        keep = self._keep(name, kind, linkname)
+        self.count += 1
+        data_offset = self._offset
+        if keep and self._collect:
+            if self._mtime is not None:
+                mtime = tarstream.parse_number(self._mtime)
+            self.members.append(Member(name, kind, size, header.mode, mtime, uid, gid,
+                                       linkname, data_offset, xattrs))
+        if not keep:
+            self.dropped += 1
+        elif self._rewrite:
+            for ext_kind, ext_block, ext_data in self._ext:
+                self._emit_ext(out, ext_kind, ext_block, ext_data)
+            out += self._patch(block)
+            for sparse in self._sparse_blocks:
+                out += sparse
+        self._ext = []
+        self._sparse_blocks = []
+        self._emit = keep
+        self._remaining = tarstream.padded(size) if has_data else 0
+        if self._remaining:
+            self._state = _DATA
+        else:
+            self._state = _HEADER
+            self._need = BLOCK
+
+    def _resolve(self, header):
+        """Apply pending extended headers to a member's header fields."""
+        name, linkname = header.name, header.linkname
+        size, mtime, uid, gid = header.size, header.mtime, header.uid, header.gid
+        xattrs = None
+        pax = {}
+        for kind, _block, data in self._ext:
+            if kind == GNU_LONGNAME:
+                name = data.split(b"\0", 1)[0]
+            elif kind == GNU_LONGLINK:
+                linkname = data.split(b"\0", 1)[0]
+            else:
+                pax.update(tarstream.parse_pax(data))
+        if pax:
+            name = pax.get(b"path", name)
+            linkname = pax.get(b"linkpath", linkname)
+            try:
+                if b"size" in pax:
+                    size = int(pax[b"size"])
+                if b"uid" in pax:
+                    uid = int(pax[b"uid"])
+                if b"gid" in pax:
+                    gid = int(pax[b"gid"])
+                if b"mtime" in pax:
+                    mtime = math.floor(float(pax[b"mtime"]))
+            except ValueError:
+                raise TarError("malformed PAX record at offset %d" % self._offset) from None
+            for key, value in pax.items():
+                if key.startswith(b"SCHILY.xattr."):
+                    if xattrs is None:
+                        xattrs = {}
+                    xattrs[key[13:]] = value
+        return name, linkname, size, mtime, uid, gid, xattrs, pax
+
+    def _keep(self, name, kind, linkname):
+        if self._exclude is None:
+            return True
+        match_name = normalize_name(name)
+        base = match_name.rsplit(b"/", 1)[-1]
+        if base.startswith(WHITEOUT_PREFIX):
+            return True
+        drop = False
+        if self._excluded_dirs:
+            pos = match_name.find(b"/")
+            while pos > 0:
+                if match_name[:pos] in self._excluded_dirs:
+                    drop = True
+                    break
+                pos = match_name.find(b"/", pos + 1)
+        if not drop and kind == LNKTYPE and normalize_name(linkname) in self._dropped_files:
+            drop = True       # a hard link to a dropped file would break the layer
+        if not drop and self._exclude.match(match_name):
+            drop = True
+        if drop:
+            if kind == DIRTYPE:
+                self._excluded_dirs.add(match_name)
+            else:
+                self._dropped_files.add(match_name)
+        return not drop
+
+    def _patch(self, block):
+        if self._mtime is None:
+            return block
+        block = bytearray(block)
+        block[136:148] = self._mtime
+        if block[257:265] == b"ustar  \0":
+            block[345:369] = bytes(24)      # GNU atime/ctime
+        tarstream.set_checksum(block)
+        return block
+
+    def _emit_ext(self, out, kind, block, data):
+        if kind == XHDTYPE and self._mtime is not None:
+            records = [r for r in tarstream.parse_pax(data) if r[0] not in PAX_TIME_KEYS]
+            if not records:
+                return
+            data = tarstream.format_pax(records)
+            block = bytearray(block)
+            block[124:136] = tarstream.format_number(len(data), 12)
+        out += self._patch(block)
+        out += data
+        out += bytes(tarstream.padded(len(data)) - len(data))
