@@ -7,11 +7,9 @@ regression of upstream issue #151 cannot happen).  It can also just observe a la
 and collect its members (search, inspect, check, expand).  Memory is bounded by the
 largest extended header, never by the layer size.
 """
-import math
-
-from ._common import (AREGTYPE, BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE,
-                      LNKTYPE, MAX_EXT_HEADER, Member, NO_DATA_TYPES, PAX_TIME_KEYS,
-                      RECORD, TarError, WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
+from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE, LNKTYPE,
+                      MAX_EXT_HEADER, NO_DATA_TYPES, PAX_TIME_KEYS, RECORD, TarError,
+                      WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
 from . import tarstream_py as tarstream
 from .globset_py import normalize_name
 
@@ -163,21 +161,14 @@ class TarRewriter:
     def _member(self, out):
         header, block = self._pending
         self._pending = None
-        name, linkname, size, mtime, uid, gid, xattrs, pax = self._resolve(header)
-        kind = header.type
-        if kind == AREGTYPE and name.endswith(b"/"):
-            kind = DIRTYPE
-        if kind == DIRTYPE and len(name) > 1:
-            name = name.rstrip(b"/")
-        has_data = not (kind and kind[0] in NO_DATA_TYPES)
-        keep = self._keep(name, kind, linkname)
+        member = tarstream.resolve_member(header, [(k, d) for k, _b, d in self._ext],
+                                          self._offset)
+        if self._mtime is not None:
+            member = member._replace(mtime=tarstream.parse_number(self._mtime))
+        keep = self._keep(member.name, member.type, member.linkname)
         self.count += 1
-        data_offset = self._offset
         if keep and self._collect:
-            if self._mtime is not None:
-                mtime = tarstream.parse_number(self._mtime)
-            self.members.append(Member(name, kind, size, header.mode, mtime, uid, gid,
-                                       linkname, data_offset, xattrs))
+            self.members.append(member)
         if not keep:
             self.dropped += 1
         elif self._rewrite:
@@ -189,46 +180,13 @@ class TarRewriter:
         self._ext = []
         self._sparse_blocks = []
         self._emit = keep
-        self._remaining = tarstream.padded(size) if has_data else 0
+        has_data = not (member.type and member.type[0] in NO_DATA_TYPES)
+        self._remaining = tarstream.padded(member.size) if has_data else 0
         if self._remaining:
             self._state = _DATA
         else:
             self._state = _HEADER
             self._need = BLOCK
-
-    def _resolve(self, header):
-        """Apply pending extended headers to a member's header fields."""
-        name, linkname = header.name, header.linkname
-        size, mtime, uid, gid = header.size, header.mtime, header.uid, header.gid
-        xattrs = None
-        pax = {}
-        for kind, _block, data in self._ext:
-            if kind == GNU_LONGNAME:
-                name = data.split(b"\0", 1)[0]
-            elif kind == GNU_LONGLINK:
-                linkname = data.split(b"\0", 1)[0]
-            else:
-                pax.update(tarstream.parse_pax(data))
-        if pax:
-            name = pax.get(b"path", name)
-            linkname = pax.get(b"linkpath", linkname)
-            try:
-                if b"size" in pax:
-                    size = int(pax[b"size"])
-                if b"uid" in pax:
-                    uid = int(pax[b"uid"])
-                if b"gid" in pax:
-                    gid = int(pax[b"gid"])
-                if b"mtime" in pax:
-                    mtime = math.floor(float(pax[b"mtime"]))
-            except ValueError:
-                raise TarError("malformed PAX record at offset %d" % self._offset) from None
-            for key, value in pax.items():
-                if key.startswith(b"SCHILY.xattr."):
-                    if xattrs is None:
-                        xattrs = {}
-                    xattrs[key[13:]] = value
-        return name, linkname, size, mtime, uid, gid, xattrs, pax
 
     def _keep(self, name, kind, linkname):
         if self._exclude is None:

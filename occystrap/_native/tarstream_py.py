@@ -4,10 +4,14 @@ Implements the POSIX.1-1988 ustar header, the GNU extensions CPython tarfile rea
 (magic "ustar  ", base-256 numbers, L/K long names) and POSIX.1-2001 PAX records.
 CPython tarfile is the oracle: what it reads from a header, we read too.
 """
-from ._common import BLOCK, TarError, XHDTYPE
+import math
+
+from ._common import (AREGTYPE, BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, Member, TarError,
+                      XHDTYPE)
 
 __all__ = ["Header", "parse_header", "parse_number", "parse_pax", "format_pax",
-           "format_number", "format_header", "checksum", "set_checksum", "padded"]
+           "format_number", "format_header", "checksum", "set_checksum", "padded",
+           "resolve_member"]
 
 from collections import namedtuple
 
@@ -201,3 +205,45 @@ def format_header(name, mode, uid, gid, size, mtime, typeflag, linkname=b"",
     pax = _ustar(b"././@PaxHeader", b"", 0, 0, 0, len(data), 0, XHDTYPE, b"", b"", b"",
                  0, 0)
     return pax + data + bytes(padded(len(data)) - len(data)) + head
+
+
+def resolve_member(header, ext, offset):
+    """Apply extended headers ((type, data) pairs: PAX x, GNU L/K) to a Header.
+
+    :returns: a Member whose fields follow CPython tarfile's precedence (PAX over GNU
+        long names over the header); directories lose their trailing slash.
+    """
+    name, linkname = header.name, header.linkname
+    size, mtime, uid, gid = header.size, header.mtime, header.uid, header.gid
+    xattrs = None
+    for kind, data in ext:
+        if kind == GNU_LONGNAME:
+            name = data.split(b"\0", 1)[0]
+        elif kind == GNU_LONGLINK:
+            linkname = data.split(b"\0", 1)[0]
+        else:
+            for key, value in parse_pax(data):
+                try:
+                    if key == b"path":
+                        name = value
+                    elif key == b"linkpath":
+                        linkname = value
+                    elif key == b"size":
+                        size = int(value)
+                    elif key == b"mtime":
+                        mtime = math.floor(float(value))
+                    elif key == b"uid":
+                        uid = int(value)
+                    elif key == b"gid":
+                        gid = int(value)
+                    elif key.startswith(b"SCHILY.xattr."):
+                        xattrs = xattrs or {}
+                        xattrs[key[13:]] = value
+                except ValueError:
+                    raise TarError("malformed PAX record at offset %d" % offset) from None
+    kind = header.type
+    if kind == AREGTYPE and name.endswith(b"/"):
+        kind = DIRTYPE
+    if kind == DIRTYPE and len(name) > 1:
+        name = name.rstrip(b"/")
+    return Member(name, kind, size, header.mode, mtime, uid, gid, linkname, offset, xattrs)

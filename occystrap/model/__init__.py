@@ -1,0 +1,37 @@
+"""Image model: media types and small value helpers, no I/O (OCI image-spec, Docker v2.2)."""
+import hashlib
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+DOCKER_LAYER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip"
+DOCKER_LAYER_TAR = "application/vnd.docker.image.rootfs.diff.tar"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER_TAR = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+OCI_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
+
+
+def sha256_digest(data):
+    """`sha256:<hex>` of bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def digest_hex(digest):
+    """The hex part of `sha256:<hex>` (a bare hex passes through)."""
+    return digest.split(":", 1)[1] if ":" in digest else digest
+
+
+def format_size(size):
+    """Human size as 0.4.17 printed it (B.1): 1024-based B/KB/MB/GB, None -> N/A."""
+    if size is None:
+        return "N/A"
+    if size < 1024:
+        return "%d B" % size
+    if size < 1024 ** 2:
+        return "%.1f KB" % (size / 1024)
+    if size < 1024 ** 3:
+        return "%.1f MB" % (size / 1024 ** 2)
+    return "%.1f GB" % (size / 1024 ** 3)

@@ -1,0 +1,120 @@
+"""Library surface: copy an image from a source to a sink through filters.
+
+copy() alone owns threads, ordering and the summary (design: one copier owns
+concurrency, as in containers/image).  Layers run in a thread pool; the sink decides
+how concurrent writes land (tar spools, dir renames).  On any failure the sink is
+aborted, so nothing half-written stays behind.
+"""
+import concurrent.futures
+import dataclasses
+import json
+import logging
+import time
+
+from .errors import InputError
+from .filters import build_filter
+from .layers import run_layer
+from .transports import open_sink, open_source
+from .transports.base import ImageSink, LayerWriter
+from .uri import parse_uri
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class CopyReport:
+    layers: int
+    bytes: int
+    seconds: float
+    results: list
+    verify_errors: list = None      # None when verification did not run
+
+
+def rewrite_config(config_bytes, results):
+    """Config with rootfs.diff_ids replaced by the written layers' ids (bytes unchanged
+    when no id changed, so an unfiltered copy keeps its config digest)."""
+    config = json.loads(config_bytes)
+    old = config.get("rootfs", {}).get("diff_ids", [])
+    new = [r.diff_id for r in results]
+    if old == new:
+        return config_bytes
+    config.setdefault("rootfs", {"type": "layers"})["diff_ids"] = new
+    return json.dumps(config).encode()
+
+
+def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None):
+    """Copy source to sink through filters; return a CopyReport."""
+    start = time.monotonic()
+    refs = source.layers()
+    sink.begin(source)
+    try:
+        results = _run_layers(refs, filters, sink, max(1, parallel))
+        sink.finish(rewrite_config(source.config_bytes(), results), results)
+    except BaseException:
+        sink.abort()
+        raise
+    for filt in filters:
+        filt.finish(source, results, out)
+    errors = sink.verify(verify_full) if verify or verify_full else None
+    return CopyReport(layers=len(results), bytes=sum(r.size for r in results),
+                      seconds=time.monotonic() - start, results=results,
+                      verify_errors=errors)
+
+
+def _one_layer(ref, filters, sink):
+    writer = sink.open_layer(ref)
+    try:
+        result = run_layer(ref, filters, writer)
+    except BaseException:
+        writer.abort()
+        raise
+    writer.commit(result)
+    LOG.debug("layer %d done: %s (%d bytes)", ref.index, result.diff_id, result.size)
+    return result
+
+
+def _run_layers(refs, filters, sink, parallel):
+    if parallel == 1 or len(refs) < 2:
+        return [_one_layer(ref, filters, sink) for ref in refs]
+    with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
+        futures = [pool.submit(_one_layer, ref, filters, sink) for ref in refs]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            concurrent.futures.wait(futures)
+            raise
+
+
+class _NullWriter(LayerWriter):
+    def write(self, data):
+        pass
+
+    def commit(self, result):
+        pass
+
+    def abort(self):
+        pass
+
+
+class NullSink(ImageSink):
+    """Discards the image: for read-only commands (search) that only run filters."""
+
+    def open_layer(self, ref):
+        return _NullWriter()
+
+    def finish(self, config_bytes, results):
+        pass
+
+
+def copy_uris(src, dst, filter_specs=(), **options):
+    """copy() from URI strings and `-f` filter specs; the CLI's process command."""
+    filters = [build_filter(spec) for spec in filter_specs]
+    source_uri, sink_uri = parse_uri(src), parse_uri(dst)
+    sink = open_sink(sink_uri, options)
+    with open_source(source_uri, options) as source:
+        if source is None:
+            raise InputError("cannot open %s" % src)
+        return copy(source, sink, filters, **{k: v for k, v in options.items()
+                                             if k in ("parallel", "verify", "verify_full", "out")})

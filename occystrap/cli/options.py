@@ -1,0 +1,37 @@
+"""The global options of 0.4.17 (A.1), with their environment variables."""
+import click
+
+OPTIONS = [
+    click.option("--verbose", is_flag=True, help="Debug logging for occystrap."),
+    click.option("--debug", is_flag=True, help="Debug logging for everything, tracebacks on errors."),
+    click.option("--os", "os_", default="linux", help="OS to select from a manifest list."),
+    click.option("--architecture", default="amd64", help="Architecture to select from a manifest list."),
+    click.option("--variant", default="", help="CPU variant to select from a manifest list."),
+    click.option("--username", envvar="OCCYSTRAP_USERNAME", help="Registry username."),
+    click.option("--password", envvar="OCCYSTRAP_PASSWORD", help="Registry password."),
+    click.option("--insecure", is_flag=True, help="Use plain HTTP for registries."),
+    click.option("--compression", type=click.Choice(["gzip", "zstd"]),
+                 envvar="OCCYSTRAP_COMPRESSION", help="Layer compression for registry output."),
+    click.option("-j", "--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+                 envvar="OCCYSTRAP_PARALLEL", help="Layers processed at once."),
+    click.option("--temp-dir", envvar="OCCYSTRAP_TEMP_DIR", help="Where temporary files go."),
+    click.option("--layer-cache", envvar="OCCYSTRAP_LAYER_CACHE", help="Layer cache file."),
+    click.option("-O", "--output-format", type=click.Choice(["text", "json"]), default="text",
+                 help="Output format of info and check."),
+    click.option("--retries", type=click.IntRange(min=0), default=3, envvar="OCCYSTRAP_RETRIES",
+                 help="HTTP retries."),
+    click.option("--rate-limit", type=float, envvar="OCCYSTRAP_RATE_LIMIT",
+                 help="Maximum HTTP requests per second."),
+    click.option("-J", "--image-parallel", type=click.IntRange(min=1), default=3,
+                 envvar="OCCYSTRAP_IMAGE_PARALLEL", help="Images processed at once."),
+    click.option("--verify/--no-verify", default=True, envvar="OCCYSTRAP_VERIFY",
+                 help="Verify the output after writing."),
+    click.option("--verify-full", is_flag=True, envvar="OCCYSTRAP_VERIFY_FULL",
+                 help="Deeper verification (re-reads every layer); implies --verify."),
+]
+
+
+def global_options(func):
+    for option in reversed(OPTIONS):
+        func = option(func)
+    return func

@@ -1,0 +1,25 @@
+"""`occystrap search [--regex] [--script-friendly] SOURCE PATTERN` (B.3)."""
+import sys
+
+import click
+
+from ..api import NullSink, copy
+from ..filters.search import Search
+from ..transports import open_source
+from ..uri import FilterSpec, parse_uri
+from . import cli
+
+
+@cli.command(help="Search for files in container image layers.")
+@click.option("--regex", is_flag=True, help="PATTERN is a regular expression (re.search).")
+@click.option("--script-friendly", is_flag=True, help="Print image:tag:layer:path lines.")
+@click.argument("source")
+@click.argument("pattern")
+@click.pass_obj
+def search(options, regex, script_friendly, source, pattern):
+    spec = FilterSpec("search", {"pattern": pattern, "regex": regex,
+                                 "script_friendly": script_friendly}, "search")
+    with open_source(parse_uri(source), options) as image:
+        copy(image, NullSink(), [Search(spec)], parallel=options["parallel"], verify=False,
+             out=sys.stdout)
+    return 0

@@ -1,0 +1,39 @@
+"""The OccystrapError tree.  Messages are stable API: scripts match on them.
+
+The CLI prints `Error: <message>` for any OccystrapError and exits 1, so every failure a
+user can cause (bad URI, broken tarball, unsafe path) must surface as one of these.
+"""
+from ._native._common import TarError
+
+
+class OccystrapError(Exception):
+    """Base class of every error reported to the user as one line."""
+
+
+class URIParseError(OccystrapError):
+    """A source/destination URI or filter spec could not be understood."""
+
+
+class InputError(OccystrapError):
+    """The source image is missing, unreadable or malformed."""
+
+
+class OutputError(OccystrapError):
+    """The destination could not be written."""
+
+
+class UnsafePathError(OccystrapError):
+    """A layer member would be written outside the destination root."""
+
+
+class VerifyError(OccystrapError):
+    """Post-write verification found a problem."""
+
+
+def describe_tar_error(exc, where):
+    """Turn a TarError from the native core into an InputError naming the layer."""
+    return InputError("%s: %s" % (where, exc))
+
+
+__all__ = ["OccystrapError", "URIParseError", "InputError", "OutputError",
+           "UnsafePathError", "VerifyError", "TarError", "describe_tar_error"]

@@ -1,0 +1,498 @@
+"""Flatten uncompressed layer tarballs into a root filesystem, as a container runtime does.
+
+Layers are applied in order following the OCI image-spec layer changeset rules
+(https://github.com/opencontainers/image-spec/blob/main/layer.md, "Whiteouts"):
+
+* A whiteout entry `DIR/.wh.NAME` removes `DIR/NAME` (a file, a link, or a whole
+  directory tree) produced by LOWER layers.  Whiteouts only apply to lower layers, so
+  each layer's whiteouts are applied before its other entries are extracted, and
+  whiteout entries themselves never appear in the result.
+* An opaque whiteout `DIR/.wh..wh..opq` removes every child of `DIR` produced by lower
+  layers; entries of the same layer under `DIR` survive.  At the top level it clears
+  the whole lower root filesystem.
+
+Fixed relative to occystrap 0.4.17 (spec B.6, E.2 item 3):
+
+* an opaque whiteout removed every earlier path that merely *started with* the
+  directory string, so `etc/.wh..wh..opq` also deleted the sibling `etcetera/`;
+  here it clears exactly the children of `etc/`;
+* a whiteout for a path that no lower layer created crashed with KeyError; here it is
+  ignored, as runtimes do.
+
+Layers are untrusted input, so paths are resolved chroot-style by this module (lstat per
+component, symlinks followed *within* the root, absolute symlink targets re-rooted),
+never by the OS: a `..` component or an absolute member name, a symlink that climbs
+out of the root and a hardlink to outside the root all raise UnsafePathError.  The
+final component is never followed (O_NOFOLLOW, lstat, unlink before create).
+
+File data is copied kernel-side from the layer file with os.copy_file_range (falling
+back to os.sendfile, then a bounded read/write loop), never read whole into memory.
+Directory modes and mtimes are applied after all layers, deepest first, so creating
+entries inside a directory cannot disturb them.
+"""
+import errno
+import logging
+import os
+import shutil
+import stat
+
+from ._native import tarstream
+from ._native._common import (BLKTYPE, BLOCK, CHRTYPE, DIRTYPE, FIFOTYPE, GNU_SPARSE, LNKTYPE,
+                              OPAQUE_MARKER, SYMTYPE, WHITEOUT_PREFIX, TarError)
+from .errors import InputError, OutputError, UnsafePathError, describe_tar_error
+from .tarindex import iter_members
+
+LOG = logging.getLogger(__name__)
+
+IMPLICIT_DIR_MODE = 0o755
+MAX_SYMLINK_HOPS = 40                 # as the kernel's MAXSYMLINKS
+COPY_CHUNK = 1 << 20                  # read/write fallback buffer
+MAX_COPY = 1 << 30                    # per copy_file_range / sendfile call
+IGNORED_XATTR_ERRORS = frozenset([errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP])
+FALLBACK_ERRORS = frozenset([errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
+                             errno.ENOTSUP, errno.EBADF, errno.EPERM])
+AUFS_META_PREFIX = WHITEOUT_PREFIX + WHITEOUT_PREFIX      # .wh..wh.plnk, .wh..wh.aufs, ...
+OPEN_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+STAT_KEYS = ("files", "dirs", "symlinks", "hardlinks", "whiteouts", "devices_skipped",
+             "bytes", "fifos", "devices")
+
+
+def expand_layers(layer_paths, root):
+    """Apply the uncompressed layer tarballs in layer_paths, bottom first, into root.
+
+    :param layer_paths: paths of uncompressed tar files, lowest layer first.
+    :param root: destination directory; created if missing.
+    :returns: a dict of counts: files, dirs, symlinks, hardlinks, whiteouts,
+        devices_skipped, bytes (file data written), fifos, devices (created).
+    :raises UnsafePathError: a member would be written outside root.
+    :raises InputError: a layer is unreadable or malformed.
+    :raises OutputError: the destination could not be written.
+    """
+    try:
+        os.makedirs(root, exist_ok=True)
+    except OSError as exc:
+        raise OutputError("cannot create %s: %s" % (root, exc.strerror)) from None
+    tree = _Tree(root)
+    for layer_path in layer_paths:
+        _apply_layer(tree, layer_path)
+    tree.finish_dirs()
+    return dict(tree.stats)
+
+
+# -- names ---------------------------------------------------------------------------
+
+def _join(directory, name):
+    return directory.rstrip(b"/") + b"/" + name
+
+
+def _show(name):
+    return name.decode("utf-8", "backslashreplace")
+
+
+def _components(name, what="member"):
+    """Split a tar name into path components relative to the root ([] is the root).
+
+    A leading './' is dropped; '', '.' components are ignored.
+    :raises UnsafePathError: for an absolute name or a '..' component.
+    """
+    if name.startswith(b"/"):
+        raise UnsafePathError("%s %s is an absolute path" % (what, _show(name)))
+    parts = [part for part in name.split(b"/") if part not in (b"", b".")]
+    if b".." in parts:
+        raise UnsafePathError("%s %s contains a '..' component" % (what, _show(name)))
+    return parts
+
+
+# -- the destination tree ------------------------------------------------------------
+
+class _Tree:
+    """The root being built: chroot-style path resolution plus bookkeeping.
+
+    `known` caches real (symlink-free) directory paths already verified or created;
+    `dir_meta` holds the (mode, mtime) to apply to each directory at the end.  Both
+    are keyed by absolute byte paths and are pruned whenever a tree is removed, so a
+    stale entry can never point through a path that later became a symlink.
+    """
+
+    def __init__(self, root):
+        self.root = os.fsencode(os.path.abspath(root))
+        self.prefix = self.root.rstrip(b"/") + b"/"
+        self.known = {self.root}
+        self.dir_meta = {}
+        self.is_root = os.geteuid() == 0
+        self.stats = dict.fromkeys(STAT_KEYS, 0)
+
+    def path(self, parts):
+        return self.prefix + b"/".join(parts) if parts else self.root
+
+    def resolve_dir(self, parts, name, create):
+        """Real path of the directory `parts`, following symlinks inside the root.
+
+        Missing directories are created (mode 0755) when `create`; otherwise a missing
+        or non-directory component returns None.
+        :raises UnsafePathError: a relative symlink target climbs above the root.
+        """
+        fast = self.path(parts)
+        if fast in self.known:
+            return fast
+        pending = list(reversed(parts))
+        real = []
+        hops = 0
+        while pending:
+            part = pending.pop()
+            if part in (b"", b"."):
+                continue
+            if part == b"..":
+                if not real:
+                    raise UnsafePathError("%s escapes the image root via a symlink" % _show(name))
+                real.pop()
+                continue
+            real.append(part)
+            current = self.path(real)
+            if current in self.known:
+                continue
+            try:
+                st = os.lstat(current)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                self.make_dir(current, IMPLICIT_DIR_MODE, None)
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise InputError("%s: too many levels of symbolic links" % _show(name))
+                target = os.readlink(current)
+                real.pop()
+                if target.startswith(b"/"):
+                    real = []
+                pending.extend(reversed(target.split(b"/")))
+            elif stat.S_ISDIR(st.st_mode):
+                self.known.add(current)
+            elif create:
+                raise InputError("%s: parent %s is not a directory"
+                                 % (_show(name), _show(current[len(self.prefix):])))
+            else:
+                return None
+        return self.path(real)
+
+    def make_dir(self, path, mode, mtime):
+        os.mkdir(path, 0o700 | IMPLICIT_DIR_MODE)
+        self.known.add(path)
+        self.dir_meta[path] = (mode, mtime)
+
+    def remove(self, path):
+        """Remove whatever is at path (never following a final symlink)."""
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return False
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+            self.forget(path)
+        else:
+            os.unlink(path)
+        return True
+
+    def clear_dir(self, path):
+        """Remove every child of the directory at path."""
+        for child in os.listdir(path):
+            full = _join(path, child)
+            try:
+                st = os.lstat(full)
+            except FileNotFoundError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(full)
+            else:
+                os.unlink(full)
+        self.forget_under(path)
+
+    def forget(self, path):
+        self.known.discard(path)
+        self.dir_meta.pop(path, None)
+        self.forget_under(path)
+
+    def forget_under(self, path):
+        below = path.rstrip(b"/") + b"/"
+        self.known = {p for p in self.known if not p.startswith(below)}
+        for p in [p for p in self.dir_meta if p.startswith(below)]:
+            del self.dir_meta[p]
+
+    def finish_dirs(self):
+        """Apply directory modes and mtimes, deepest first, so they stick."""
+        for path in sorted(self.dir_meta, key=lambda p: p.count(b"/"), reverse=True):
+            mode, mtime = self.dir_meta[path]
+            try:
+                fd = os.open(path, OPEN_DIR)
+            except OSError as exc:
+                if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                    continue
+                raise OutputError("cannot open directory %s: %s" % (_show(path), exc.strerror))
+            try:
+                os.fchmod(fd, mode)
+                if mtime is not None:
+                    os.utime(fd, ns=(mtime * 10 ** 9, mtime * 10 ** 9))
+            finally:
+                os.close(fd)
+
+
+# -- applying a layer ----------------------------------------------------------------
+
+def _read_members(layer_path):
+    try:
+        layer = open(layer_path, "rb")
+    except OSError as exc:
+        raise InputError("cannot read layer %s: %s" % (layer_path, exc.strerror)) from None
+    try:
+        return layer, list(iter_members(layer))
+    except TarError as exc:
+        layer.close()
+        raise describe_tar_error(exc, layer_path) from None
+    except BaseException:
+        layer.close()
+        raise
+
+
+def _apply_layer(tree, layer_path):
+    layer, members = _read_members(layer_path)
+    with layer:
+        entries = []
+        for member in members:
+            parts = _components(member.name)
+            base = parts[-1] if parts else b""
+            if base.startswith(WHITEOUT_PREFIX):
+                _guard(tree, layer_path, member, _apply_whiteout, parts)
+            else:
+                entries.append((member, parts))
+        for member, parts in entries:
+            _guard(tree, layer_path, member, _extract, layer, parts)
+
+
+def _guard(tree, layer_path, member, func, *args):
+    """Run func, turning destination OSErrors into one-line OutputErrors."""
+    try:
+        func(tree, member, *args)
+    except OSError as exc:
+        raise OutputError("%s: cannot apply %s: %s"
+                          % (layer_path, _show(member.name), exc.strerror or exc)) from None
+
+
+def _apply_whiteout(tree, member, parts):
+    base = parts[-1]
+    tree.stats["whiteouts"] += 1
+    parent = tree.resolve_dir(parts[:-1], member.name, create=False)
+    if base == OPAQUE_MARKER:
+        if parent is not None:
+            tree.clear_dir(parent)
+        return
+    if base.startswith(AUFS_META_PREFIX):
+        return                               # aufs bookkeeping (.wh..wh.plnk ...)
+    target = base[len(WHITEOUT_PREFIX):]
+    if target in (b"", b".", b".."):
+        raise UnsafePathError("whiteout %s names no entry" % _show(member.name))
+    if parent is not None:
+        tree.remove(_join(parent, target))  # a missing target is not an error
+
+
+def _extract(tree, member, layer, parts):
+    kind = member.type
+    if not parts:
+        if kind != DIRTYPE:
+            raise InputError("%s: the image root can only be a directory" % _show(member.name))
+        _set_owner_xattrs(tree, tree.root, member)
+        tree.dir_meta[tree.root] = (member.mode & 0o7777, member.mtime)
+        return
+    parent = tree.resolve_dir(parts[:-1], member.name, create=True)
+    dest = _join(parent, parts[-1])
+    handler = _HANDLERS.get(kind, _extract_file)
+    handler(tree, member, dest, layer)
+
+
+def _prepare(tree, dest, is_dir):
+    """Clear dest for a new entry.  Returns True when an existing directory is kept."""
+    try:
+        st = os.lstat(dest)
+    except FileNotFoundError:
+        return False
+    if stat.S_ISDIR(st.st_mode):
+        if is_dir:
+            tree.known.add(dest)
+            return True
+        shutil.rmtree(dest)
+        tree.forget(dest)
+    else:
+        os.unlink(dest)
+    return False
+
+
+def _extract_dir(tree, member, dest, layer):
+    mode = member.mode & 0o7777
+    if _prepare(tree, dest, True):
+        tree.dir_meta[dest] = (mode, member.mtime)
+    else:
+        tree.make_dir(dest, mode, member.mtime)
+    _set_owner_xattrs(tree, dest, member)
+    tree.stats["dirs"] += 1
+
+
+def _extract_file(tree, member, dest, layer):
+    if member.type == GNU_SPARSE:
+        raise InputError("%s: GNU sparse files are not supported" % _show(member.name))
+    _prepare(tree, dest, False)
+    fd = os.open(dest, OPEN_NEW_FILE, 0o600)
+    try:
+        _copy_range(layer.fileno(), fd, member.offset, member.size, member.name)
+        if tree.is_root:
+            os.fchown(fd, member.uid, member.gid)
+        os.fchmod(fd, member.mode & 0o7777)
+        _set_xattrs(fd, member.xattrs, True)
+        os.utime(fd, ns=(member.mtime * 10 ** 9, member.mtime * 10 ** 9))
+    finally:
+        os.close(fd)
+    tree.stats["files"] += 1
+    tree.stats["bytes"] += member.size
+
+
+def _extract_symlink(tree, member, dest, layer):
+    _prepare(tree, dest, False)
+    os.symlink(member.linkname, dest)
+    _set_owner_xattrs(tree, dest, member)
+    os.utime(dest, ns=(member.mtime * 10 ** 9, member.mtime * 10 ** 9), follow_symlinks=False)
+    tree.stats["symlinks"] += 1
+
+
+def _extract_hardlink(tree, member, dest, layer):
+    target_parts = _components(member.linkname, "hardlink target")
+    if not target_parts:
+        raise InputError("%s: hardlink to the image root" % _show(member.name))
+    parent = tree.resolve_dir(target_parts[:-1], member.name, create=False)
+    target = None if parent is None else _join(parent, target_parts[-1])
+    try:
+        st = os.lstat(target) if target is not None else None
+    except FileNotFoundError:
+        st = None
+    if st is None:
+        raise InputError("%s: hardlink target %s does not exist"
+                         % (_show(member.name), _show(member.linkname)))
+    if stat.S_ISDIR(st.st_mode):
+        raise InputError("%s: hardlink target %s is a directory"
+                         % (_show(member.name), _show(member.linkname)))
+    if target == dest:
+        return
+    _prepare(tree, dest, False)
+    try:
+        os.link(target, dest, follow_symlinks=False)
+    except FileNotFoundError:
+        raise InputError("%s: hardlink target %s does not exist"
+                         % (_show(member.name), _show(member.linkname))) from None
+    tree.stats["hardlinks"] += 1
+
+
+def _extract_fifo(tree, member, dest, layer):
+    _prepare(tree, dest, False)
+    os.mkfifo(dest, 0o600)
+    _set_special_meta(tree, dest, member)
+    tree.stats["fifos"] += 1
+
+
+def _extract_device(tree, member, dest, layer):
+    _prepare(tree, dest, False)
+    if not tree.is_root:
+        tree.stats["devices_skipped"] += 1
+        return
+    major, minor = _device_numbers(layer, member)
+    kind = stat.S_IFCHR if member.type == CHRTYPE else stat.S_IFBLK
+    try:
+        os.mknod(dest, kind | 0o600, os.makedev(major, minor))
+    except PermissionError:                  # root without CAP_MKNOD (containers)
+        tree.stats["devices_skipped"] += 1
+        return
+    _set_special_meta(tree, dest, member)
+    tree.stats["devices"] += 1
+
+
+_HANDLERS = {
+    DIRTYPE: _extract_dir,
+    SYMTYPE: _extract_symlink,
+    LNKTYPE: _extract_hardlink,
+    FIFOTYPE: _extract_fifo,
+    CHRTYPE: _extract_device,
+    BLKTYPE: _extract_device,
+}
+
+
+def _device_numbers(layer, member):
+    """devmajor/devminor from the ustar header just before the member's data offset."""
+    header = os.pread(layer.fileno(), BLOCK, member.offset - BLOCK)
+    if len(header) != BLOCK:
+        raise InputError("%s: truncated device header" % _show(member.name))
+    try:
+        return tarstream.parse_number(header[329:337]), tarstream.parse_number(header[337:345])
+    except TarError as exc:
+        raise InputError("%s: %s" % (_show(member.name), exc)) from None
+
+
+# -- metadata --------------------------------------------------------------------------
+
+def _set_owner_xattrs(tree, path, member):
+    if tree.is_root:
+        os.lchown(path, member.uid, member.gid)
+    _set_xattrs(path, member.xattrs, False)
+
+
+def _set_special_meta(tree, path, member):
+    """Ownership, mode, xattrs and mtime of a fifo or device node (never a symlink)."""
+    _set_owner_xattrs(tree, path, member)
+    os.chmod(path, member.mode & 0o7777)
+    os.utime(path, ns=(member.mtime * 10 ** 9, member.mtime * 10 ** 9))
+
+
+def _set_xattrs(target, xattrs, follow):
+    """Best effort: unsupported or forbidden attributes are skipped."""
+    for key, value in (xattrs or {}).items():
+        try:
+            os.setxattr(target, key, value, follow_symlinks=follow)
+        except OSError as exc:
+            if exc.errno not in IGNORED_XATTR_ERRORS:
+                raise
+            LOG.debug("xattr %s not set: %s", _show(key), exc.strerror)
+
+
+# -- data ------------------------------------------------------------------------------
+
+def _copy_range(src_fd, dst_fd, offset, size, name):
+    """Copy size bytes at offset of src_fd to dst_fd's current position, kernel-side."""
+    done = 0
+    for step in (_step_copy_file_range, _step_sendfile, _step_read_write):
+        try:
+            while done < size:
+                count = step(src_fd, dst_fd, offset + done, min(size - done, MAX_COPY))
+                if count == 0:
+                    raise InputError("%s: layer data is truncated" % _show(name))
+                done += count
+            return
+        except OSError as exc:
+            if exc.errno not in FALLBACK_ERRORS or step is _step_read_write:
+                raise
+
+
+def _step_copy_file_range(src_fd, dst_fd, offset, count):
+    if not hasattr(os, "copy_file_range"):
+        raise OSError(errno.ENOSYS, "copy_file_range unavailable")
+    return os.copy_file_range(src_fd, dst_fd, count, offset)
+
+
+def _step_sendfile(src_fd, dst_fd, offset, count):
+    return os.sendfile(dst_fd, src_fd, offset, count)
+
+
+def _step_read_write(src_fd, dst_fd, offset, count):
+    data = os.pread(src_fd, min(count, COPY_CHUNK), offset)
+    view = memoryview(data)
+    while view:
+        written = os.write(dst_fd, view)
+        view = view[written:]
+    return len(data)

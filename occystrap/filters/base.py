@@ -1,0 +1,56 @@
+"""Filter base class: filters wrap each layer stream and may rewrite the config.
+
+A filter contributes one stage per layer (an object with feed(bytes)->bytes and
+close()->bytes).  Content filters return a rewriting TarRewriter; observers (search,
+inspect) return an Observer that parses and passes the bytes through unchanged.
+"""
+from .._native import rewrite
+
+
+class Observer:
+    """A pass-through stage that parses the tar stream and keeps its members."""
+
+    def __init__(self):
+        self.scanner = rewrite.TarRewriter(rewrite=False, collect=True)
+        self.bytes = 0
+
+    @property
+    def members(self):
+        return self.scanner.members
+
+    def feed(self, data):
+        self.scanner.feed(data)
+        self.bytes += len(data)
+        return data
+
+    def close(self):
+        self.scanner.close()
+        return b""
+
+
+class Filter:
+    """Base class; `spec` is the parsed FilterSpec."""
+    name = ""
+    changes_content = False
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.stages = {}            # layer index -> stage, for observers' reports
+
+    @property
+    def cache_token(self):
+        """What identifies this filter's effect (feeds the layer-cache filters hash)."""
+        return self.spec.text
+
+    def stage(self, ref):
+        """The per-layer stage for LayerRef ref."""
+        raise NotImplementedError
+
+    def finish(self, source, results, out):
+        """Called once all layers are written (results in manifest order)."""
+
+    def option(self, *names, default=None):
+        for name in names:
+            if name in self.spec.options:
+                return self.spec.options[name]
+        return default

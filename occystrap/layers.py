@@ -1,0 +1,72 @@
+"""The layer pipeline: one pass over each layer, in bounded memory.
+
+    read -> decompress -> filter stages (native tar rewrite) -> sha256 (diff_id)
+         -> [compress -> sha256 (digest)] -> sink
+
+Every stage consumes and yields ~1 MiB chunks; the codecs, hashlib and the native
+rewriter release the GIL, so layers processed by different threads use every core.
+"""
+import hashlib
+
+from . import compression
+from ._native import rewrite
+from ._native._common import TarError
+from .errors import InputError
+from .model import DOCKER_LAYER_TAR
+from .transports.base import LayerResult
+
+
+def run_layer(ref, filters, writer):
+    """Stream one layer through the filters into writer; return its LayerResult.
+
+    When no filter changes content, the result must hash to the diff_id the config
+    declares (a corrupt or mislabelled source layer is an error, not a silent copy).
+    """
+    stages = [f.stage(ref) for f in filters]
+    rewrites = any(f.changes_content for f in filters)
+    if not stages:
+        stages = [rewrite.TarRewriter(rewrite=False)]   # validate the tar structure
+        passthrough = [True]
+    else:
+        passthrough = [not f.changes_content for f in filters]
+    digest = hashlib.sha256()
+    size = 0
+
+    def emit(data):
+        nonlocal size
+        if data:
+            digest.update(data)
+            writer.write(data)
+            size += len(data)
+
+    def through(data, first):
+        for stage, passes in zip(stages[first:], passthrough[first:]):
+            if not data:
+                return data
+            out = stage.feed(data)
+            if not passes:
+                data = out
+        return data
+
+    try:
+        with ref.open() as fileobj:
+            kind = ref.compression or compression.from_media_type(ref.media_type)
+            for chunk in compression.iter_uncompressed(fileobj, kind):
+                emit(through(chunk, 0))
+        for i, stage in enumerate(stages):
+            tail = stage.close()
+            if tail and not passthrough[i]:
+                emit(through(tail, i + 1))
+    except TarError as exc:
+        raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
+    except InputError as exc:
+        raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
+    diff_id = "sha256:" + digest.hexdigest()
+    if not rewrites and ref.diff_id and diff_id != ref.diff_id:
+        raise InputError("layer %d (%s): content hashes to %s but the config says %s"
+                         % (ref.index, ref.name, diff_id, ref.diff_id))
+    counts = [s for s in stages if hasattr(s, "dropped")]
+    return LayerResult(index=ref.index, diff_id=diff_id, size=size, digest=diff_id,
+                       blob_size=size, media_type=DOCKER_LAYER_TAR, source=ref,
+                       members=counts[-1].count if counts else 0,
+                       dropped=sum(s.dropped for s in counts))

@@ -1,0 +1,99 @@
+"""What every transport provides: an ImageSource to read from, an ImageSink to write to.
+
+Sources are lazy: nothing is read until a layer is opened.  Sinks take each layer as a
+stream (open_layer -> write -> commit) and learn the layer's digest only at its end,
+like go-containerregistry's streaming layers; api.copy alone owns threads and order.
+"""
+import dataclasses
+from typing import Callable, Optional
+
+
+@dataclasses.dataclass
+class LayerRef:
+    """One layer of a source image, not yet read."""
+    index: int
+    name: str                       # the element name 0.4.17 used (search/inspect output)
+    open: Callable                  # () -> binary file object of the blob as stored
+    diff_id: Optional[str] = None   # sha256:... of the uncompressed tar, from the config
+    digest: Optional[str] = None    # sha256:... of the blob as stored, when known
+    size: Optional[int] = None      # stored size, when known
+    media_type: Optional[str] = None
+    compression: Optional[str] = None   # gzip / zstd / none; None = sniff
+
+
+@dataclasses.dataclass
+class LayerResult:
+    """A layer as written: digests of what the sink received."""
+    index: int
+    diff_id: str                    # sha256:... of the (rewritten) uncompressed tar
+    size: int                       # uncompressed size
+    digest: str                     # sha256:... of the blob as stored by the sink
+    blob_size: int
+    media_type: str
+    source: LayerRef = None
+    members: int = 0
+    dropped: int = 0
+
+
+class ImageSource:
+    """Base class for sources; subclasses set image/tag and implement the readers."""
+    image = "unknown"
+    tag = "unknown"
+
+    def manifest(self):
+        """The distribution manifest as a dict, or None when the format has none."""
+        return None
+
+    def config_bytes(self):
+        raise NotImplementedError
+
+    def layers(self):
+        """LayerRefs in manifest order."""
+        raise NotImplementedError
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class LayerWriter:
+    """A sink's receiver for one layer stream."""
+
+    def write(self, data):
+        raise NotImplementedError
+
+    def commit(self, result):
+        """The stream is complete; result is the LayerResult (digests now known)."""
+        raise NotImplementedError
+
+    def abort(self):
+        raise NotImplementedError
+
+
+class ImageSink:
+    """Base class for sinks."""
+    compression = "none"            # what the sink stores: none / gzip / zstd
+    layers_written = 0
+    bytes_written = 0
+
+    def begin(self, source):
+        """Called once before any layer, with the source (for names)."""
+
+    def open_layer(self, ref):
+        raise NotImplementedError
+
+    def finish(self, config_bytes, results):
+        """All layers committed: write the config/manifest and make the output visible."""
+        raise NotImplementedError
+
+    def abort(self):
+        """Remove everything half-written."""
+
+    def verify(self, full=False):
+        """Re-read what was written; return a list of error strings."""
+        return []

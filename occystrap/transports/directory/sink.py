@@ -1,0 +1,159 @@
+"""dir:// sink (0.4.17 B.6): `PATH/<layer>/layer.tar`, the config, a manifest, catalog.json.
+
+Fixes over 0.4.17: the config is stored byte for byte (0.4.17 re-serialized it, so it
+no longer hashed to its name); layers are named by diff_id, never by an empty string;
+expand applies whiteouts exactly (E.2 #3) and refuses paths that leave the root.
+Several images may share one directory: layers dedupe by name and catalog.json is
+merged under a file lock.
+"""
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+
+from ... import expand, tarindex
+from ...errors import OutputError
+from ...model import digest_hex, sha256_digest
+from ..._native._common import TarError
+from ..base import ImageSink
+from ..filewriter import FileLayerWriter
+
+
+def write_atomic(path, data):
+    """Write bytes to path via a temp file + rename, so readers never see half a file."""
+    fd, temp = tempfile.mkstemp(prefix=".occystrap-", suffix=".partial",
+                                dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as fileobj:
+            fileobj.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def _dump(value):
+    return json.dumps(value, indent=4, sort_keys=True).encode()
+
+
+class DirectorySink(ImageSink):
+    def __init__(self, path, unique_names=False, expand=False):
+        self.path = os.path.abspath(path)
+        self.unique_names = bool(unique_names)
+        self.expand = bool(expand)
+        self._created_root = False
+        self._created = []          # files this run made (removed again on abort)
+        self._written = {}          # path -> size, for verify
+
+    @classmethod
+    def from_uri(cls, uri, options):
+        return cls(uri.path, unique_names=uri.options.get("unique_names", False),
+                   expand=uri.options.get("expand", False))
+
+    def begin(self, source):
+        self.image, self.tag = source.image, source.tag
+        if os.path.exists(self.path) and not os.path.isdir(self.path):
+            raise OutputError("Output path exists and is not a directory: %s" % self.path)
+        if not os.path.isdir(self.path):
+            try:
+                os.makedirs(self.path)
+            except OSError as exc:
+                raise OutputError("cannot create %s: %s" % (self.path, exc.strerror)) from None
+            self._created_root = True
+
+    def _layer_path(self, result):
+        return os.path.join(self.path, digest_hex(result.diff_id), "layer.tar")
+
+    def _committed(self, result, target, created):
+        if created:
+            self._created.append(target)
+            self._written[target] = result.size
+        self.layers_written += 1
+        self.bytes_written += result.size
+
+    def open_layer(self, ref):
+        return FileLayerWriter(self.path, self._layer_path, self._committed)
+
+    @property
+    def manifest_name(self):
+        if not self.unique_names:
+            return "manifest.json"
+        return "manifest-%s-%s.json" % (self.image.replace("/", "_"), self.tag.replace("/", "_"))
+
+    def finish(self, config_bytes, results):
+        config_name = digest_hex(sha256_digest(config_bytes)) + ".json"
+        config_path = os.path.join(self.path, config_name)
+        write_atomic(config_path, config_bytes)
+        self._written[config_path] = len(config_bytes)
+        entry = {"Config": config_name,
+                 "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
+                 "RepoTags": ["%s:%s" % (self.image, self.tag)]}
+        if self.unique_names:
+            entry["ImageName"] = self.image
+        manifest_path = os.path.join(self.path, self.manifest_name)
+        write_atomic(manifest_path, _dump([entry]))
+        self._created.append(manifest_path)
+        self._update_catalog()
+        if self.expand:
+            self._expand([self._layer_path(r) for r in results])
+
+    def _update_catalog(self):
+        with open(os.path.join(self.path, ".catalog.lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            path = os.path.join(self.path, "catalog.json")
+            catalog = {}
+            if os.path.exists(path):
+                try:
+                    with open(path, "rb") as fileobj:
+                        catalog = json.load(fileobj)
+                except ValueError:
+                    catalog = {}
+            catalog.setdefault(self.image, {})[self.tag] = self.manifest_name
+            write_atomic(path, _dump(catalog))
+
+    def _expand(self, layer_paths):
+        target = os.path.join(self.path, self.manifest_name[:-len(".json")])
+        staging = tempfile.mkdtemp(prefix=".occystrap-expand-", dir=self.path)
+        try:
+            stats = expand.expand_layers(layer_paths, staging)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.expand_stats = stats
+
+    def abort(self):
+        if self._created_root:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for path in self._created:
+            if os.path.exists(path):
+                os.unlink(path)
+                parent = os.path.dirname(path)
+                if parent != self.path and not os.listdir(parent):
+                    os.rmdir(parent)
+
+    def verify(self, full=False):
+        errors = []
+        manifest = os.path.join(self.path, self.manifest_name)
+        if not os.path.exists(manifest):
+            errors.append("Manifest file missing: %s" % manifest)
+        for path, size in self._written.items():
+            if not os.path.exists(path):
+                errors.append("File missing: %s" % path)
+            elif os.path.getsize(path) != size:
+                errors.append("Layer size mismatch for %s: expected %d, got %d"
+                              % (path, size, os.path.getsize(path)))
+            elif full and path.endswith("layer.tar"):
+                try:
+                    with open(path, "rb") as fileobj:
+                        for _member in tarindex.iter_members(fileobj):
+                            pass
+                except TarError as exc:
+                    errors.append("Layer %s is not a valid tar: %s" % (path, exc))
+        return errors

@@ -1,0 +1,69 @@
+"""oci:// sink (0.4.17 B.7): PATH/rootfs, PATH/config.json, PATH/container-config.json.
+
+The bundle is assembled in a sibling temp directory and renamed to PATH when complete.
+Verification checks the bundle's own files (0.4.17 looked for a manifest.json that a
+bundle never has and so always failed, E.2 #1).
+"""
+import os
+import shutil
+import tempfile
+
+from ... import expand, runc
+from ...errors import OutputError
+from ..base import ImageSink
+from ..filewriter import FileLayerWriter
+
+
+class OciBundleSink(ImageSink):
+    def __init__(self, path):
+        self.path = os.path.abspath(path)
+        self._stage = None
+        self._layers = {}
+
+    @classmethod
+    def from_uri(cls, uri, options):
+        return cls(uri.path)
+
+    def begin(self, source):
+        if os.path.exists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path)):
+            raise OutputError("Output path exists and is not an empty directory: %s" % self.path)
+        parent = os.path.dirname(self.path)
+        if not os.path.isdir(parent):
+            raise OutputError("Output directory does not exist: %s" % parent)
+        self._stage = tempfile.mkdtemp(prefix="." + os.path.basename(self.path) + ".",
+                                       suffix=".partial", dir=parent)
+        os.mkdir(os.path.join(self._stage, "layers"))
+
+    def _committed(self, result, target, created):
+        self.layers_written += 1
+        self.bytes_written += result.size
+
+    def open_layer(self, ref):
+        layers = os.path.join(self._stage, "layers")
+        return FileLayerWriter(layers, lambda result: os.path.join(layers, "%d.tar" % ref.index),
+                               self._committed)
+
+    def finish(self, config_bytes, results):
+        layers = os.path.join(self._stage, "layers")
+        self.expand_stats = expand.expand_layers(
+            [os.path.join(layers, "%d.tar" % r.index) for r in results],
+            os.path.join(self._stage, "rootfs"))
+        shutil.rmtree(layers)
+        runc.write_bundle_files(self._stage, config_bytes)
+        os.chmod(self._stage, 0o755)
+        if os.path.isdir(self.path):
+            os.rmdir(self.path)                # empty, checked in begin()
+        os.replace(self._stage, self.path)
+        self._stage = None
+
+    def abort(self):
+        if self._stage:
+            shutil.rmtree(self._stage, ignore_errors=True)
+            self._stage = None
+
+    def verify(self, full=False):
+        errors = []
+        for name in ("rootfs", "config.json", "container-config.json"):
+            if not os.path.exists(os.path.join(self.path, name)):
+                errors.append("Bundle file missing: %s" % os.path.join(self.path, name))
+        return errors

@@ -1,0 +1,63 @@
+"""Fixtures that start real peers (dockerd, podman, docker-registry, skopeo).
+
+Each daemon starts once per session in its own temp dir and stops at the end.
+A test skips only when the peer's binary is missing; a peer that is installed
+but fails to start is an error, not a skip.
+"""
+
+import os
+import shutil
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import peers  # noqa: E402  (tests/peers.py)
+
+
+def _need(binary):
+    if shutil.which(binary) is None:
+        pytest.skip('%s is not installed (apt-get install it; see .ci/run)' % binary)
+
+
+@pytest.fixture(scope='session')
+def dockerd():
+    """A real dockerd: .docker(*args), .load(tar), .inspect_image(ref), .socket."""
+    _need('dockerd')
+    _need('docker')
+    daemon = peers.Dockerd().start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def podman():
+    """podman system service: .docker(*args), .podman(*args), .load, .socket."""
+    _need('podman')
+    _need('docker')
+    daemon = peers.Podman().start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def registry():
+    """docker-registry over plain HTTP; .url is '127.0.0.1:PORT'."""
+    _need('docker-registry')
+    daemon = peers.Registry().start()
+    yield daemon
+    daemon.stop()
+
+
+class _Skopeo:
+    """skopeo(*args) runs skopeo; skopeo.inspect(ref, raw=, config=, tls_verify=)."""
+
+    __call__ = staticmethod(peers.skopeo)
+    inspect = staticmethod(peers.skopeo_inspect)
+
+
+@pytest.fixture
+def skopeo():
+    """skopeo helpers (see _Skopeo), once skopeo is known to be installed."""
+    _need('skopeo')
+    return _Skopeo()
