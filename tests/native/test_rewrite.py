@@ -1,0 +1,166 @@
+"""The streaming rewriter: both twins byte-identical, CPython tarfile as the oracle."""
+import fnmatch
+import io
+import tarfile
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from occystrap._native._common import TarError
+from occystrap._native.globset_py import normalize_name
+
+pytestmark = pytest.mark.native
+
+SEGMENTS = st.sampled_from(["etc", "usr", "lib", "tmp", "a.conf", "b.pyc", "ünï", "x" * 70,
+                            ".wh.gone", "deep", "z"])
+NAMES = st.lists(SEGMENTS, min_size=1, max_size=5).map("/".join)
+ENTRY = st.tuples(NAMES, st.sampled_from("fffdsl"), st.integers(0, 2000),
+                  st.integers(0, 2 ** 33), st.booleans())
+FORMATS = st.sampled_from([tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+
+
+def build(entries, fmt):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for i, (name, kind, size, mtime, xattr) in enumerate(entries):
+            info = tarfile.TarInfo(name)
+            info.mtime = mtime
+            data = None
+            if kind == "d":
+                info.type = tarfile.DIRTYPE
+            elif kind == "s":
+                info.type, info.linkname = tarfile.SYMTYPE, "../" + name
+            elif kind == "l" and i:
+                info.type, info.linkname = tarfile.LNKTYPE, entries[0][0]
+            else:
+                info.size = size
+                data = io.BytesIO(bytes([i % 251]) * size)
+            if xattr and fmt == tarfile.PAX_FORMAT:
+                info.pax_headers = {"SCHILY.xattr.user.k": "v%d" % i, "atime": "12.5",
+                                    "ctime": "13.25"}
+            tar.addfile(info, data)
+    return buf.getvalue()
+
+
+def run(twin, data, chunk, **kwargs):
+    if kwargs.get("exclude") is not None:
+        kwargs["exclude"] = twin.globset.GlobSet(kwargs["exclude"])
+    rewriter = twin.rewrite.TarRewriter(**kwargs)
+    out = bytearray()
+    for i in range(0, len(data), chunk):
+        out += rewriter.feed(data[i:i + chunk])
+    out += rewriter.close()
+    return bytes(out), rewriter
+
+
+def members(data):
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getmembers()
+
+
+MODES = [dict(mtime=0), dict(mtime=1234567), dict(exclude=["*.pyc", "tmp"]),
+         dict(mtime=7, exclude=["etc/*", "**/deep"], collect=True),
+         dict(rewrite=False, collect=True), dict(collect=True)]
+
+
+@settings(max_examples=150)
+@given(st.lists(ENTRY, max_size=25), FORMATS, st.sampled_from(range(len(MODES))),
+       st.sampled_from([1, 100, 511, 512, 4096, 1 << 20]))
+def test_twins_agree_and_tarfile_reads_output(twins, entries, fmt, mode, chunk):
+    data = build(entries, fmt)
+    results = [run(t, data, chunk, **dict(MODES[mode])) for t in twins]
+    out, rewriter = results[0]
+    for other_out, other in results[1:]:
+        assert other_out == out
+        assert other.members == rewriter.members
+        assert (other.count, other.dropped) == (rewriter.count, rewriter.dropped)
+    if MODES[mode].get("rewrite", True):
+        assert len(out) % 10240 == 0
+        kept = members(out)
+        if "mtime" in MODES[mode]:
+            assert all(m.mtime == MODES[mode]["mtime"] for m in kept)
+            assert all("atime" not in m.pax_headers and "ctime" not in m.pax_headers
+                       for m in kept)
+            assert all(m.pax_headers.get("SCHILY.xattr.user.k", "v").startswith("v")
+                       for m in kept)
+        assert len(kept) == rewriter.count - rewriter.dropped
+
+
+@settings(max_examples=100)
+@given(st.lists(ENTRY, max_size=25), FORMATS)
+def test_collected_members_match_tarfile(impl, entries, fmt):
+    data = build(entries, fmt)
+    _out, rewriter = run(impl, data, 777, rewrite=False, collect=True)
+    oracle = members(data)
+    assert [m.name.decode("utf-8", "surrogateescape") for m in rewriter.members] == \
+        [m.name for m in oracle]
+    assert [m.size for m in rewriter.members] == [m.size for m in oracle]
+    assert [m.mtime for m in rewriter.members] == [int(m.mtime) for m in oracle]
+    assert [m.linkname.decode() for m in rewriter.members] == [m.linkname for m in oracle]
+    assert [m.type for m in rewriter.members] == [m.type for m in oracle]
+
+
+def test_plain_copy_is_identity_until_end_blocks(impl):
+    data = build([("etc/a.conf", "f", 700, 5, False), ("etc", "d", 0, 5, False)],
+                 tarfile.PAX_FORMAT)
+    out, _ = run(impl, data, 100)
+    assert out == data
+
+
+def test_exclude_semantics(impl):
+    entries = [("etc/a.conf", "f", 3, 1, False), ("tmp", "d", 0, 1, False),
+               ("tmp/x", "f", 3, 1, False), ("tmp/sub/y", "f", 3, 1, False),
+               ("tmpfile", "f", 3, 1, False), ("etc/.wh.b.conf", "f", 0, 1, False),
+               ("app/.git/config", "f", 3, 1, False), (".git/HEAD", "f", 3, 1, False),
+               ("link", "l", 0, 1, False)]
+    data = build(entries, tarfile.PAX_FORMAT)
+    out, rewriter = run(impl, data, 4096, exclude=["/tmp", "*.conf", "**/.git/*"])
+    names = [m.name for m in members(out)]
+    # a leading / is ignored; the dir takes its subtree; tmpfile is only a prefix match;
+    # the whiteout stays; **/ matches at the top level too; the hard link to the
+    # dropped etc/a.conf goes with it.
+    assert names == ["tmpfile", "etc/.wh.b.conf"]
+    assert rewriter.dropped == 7
+
+
+def test_whiteouts_survive_any_pattern(impl):
+    data = build([("a/.wh.b", "f", 0, 1, False), ("a/.wh..wh..opq", "f", 0, 1, False)],
+                 tarfile.PAX_FORMAT)
+    out, _ = run(impl, data, 512, exclude=["*"])
+    assert [m.name for m in members(out)] == ["a/.wh.b", "a/.wh..wh..opq"]
+
+
+@pytest.mark.parametrize("cut", [100, 512, 700, 1536])
+def test_truncated_stream_is_an_error(impl, cut):
+    data = build([("big", "f", 2000, 1, False)], tarfile.PAX_FORMAT)
+    rewriter = impl.rewrite.TarRewriter(mtime=0)
+    rewriter.feed(data[:cut])
+    with pytest.raises(TarError, match="truncated"):
+        rewriter.close()
+
+
+def test_garbage_is_an_error(impl):
+    rewriter = impl.rewrite.TarRewriter(mtime=0)
+    with pytest.raises(TarError, match="checksum"):
+        rewriter.feed(b"\x7fELF" + bytes(range(256)) * 4)
+
+
+def test_gnu_longname_and_sparse_pass_through(impl):
+    name = "n" * 300
+    data = build([(name, "f", 10, 99, False)], tarfile.GNU_FORMAT)
+    out, _ = run(impl, data, 64, mtime=0)
+    (member,) = members(out)
+    assert member.name == name and member.mtime == 0
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="ab*?[]!-/.^\\", max_size=8),
+       st.sampled_from(["", "a", "b", "ab", "a/b", "]", "-", "!", "a]", "[", ".", "b-a", "^"]))
+def test_globset_matches_fnmatch(twins, pattern, name):
+    # patterns are normalized like member names (no leading ./ or /, no trailing /)
+    normalized = normalize_name(pattern.encode())
+    if not normalized or normalized.startswith(b"**/"):
+        return
+    expected = fnmatch.fnmatchcase(name.encode(), normalized)
+    for twin in twins:
+        assert twin.globset.GlobSet([pattern]).match(name.encode()) == expected, twin.name
