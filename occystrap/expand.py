@@ -46,6 +46,7 @@ LOG = logging.getLogger(__name__)
 
 IMPLICIT_DIR_MODE = 0o755
 MAX_SYMLINK_HOPS = 40                 # as the kernel's MAXSYMLINKS
+MAX_SECONDS = (1 << 63) // 10 ** 9 - 1  # os.utime(ns=...) takes a signed 64-bit count
 COPY_CHUNK = 1 << 20                  # read/write fallback buffer
 MAX_COPY = 1 << 30                    # per copy_file_range / sendfile call
 IGNORED_XATTR_ERRORS = frozenset([errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP])
@@ -85,6 +86,12 @@ def expand_layers(layer_paths, root):
 
 def _join(directory, name):
     return directory.rstrip(b"/") + b"/" + name
+
+
+def _ns(mtime):
+    """(atime, mtime) in nanoseconds for os.utime, clamped to what it accepts."""
+    seconds = max(-MAX_SECONDS, min(MAX_SECONDS, mtime))
+    return seconds * 10 ** 9, seconds * 10 ** 9
 
 
 def _show(name):
@@ -132,22 +139,27 @@ class _Tree:
 
         Missing directories are created (mode 0755) when `create`; otherwise a missing
         or non-directory component returns None.
+        Absolute targets restart at the root and a '..' of theirs at the root stays
+        there (chroot semantics); a relative target that climbs above the root is refused.
         :raises UnsafePathError: a relative symlink target climbs above the root.
         """
         fast = self.path(parts)
         if fast in self.known:
             return fast
-        pending = list(reversed(parts))
+        # (component, rooted): `rooted` components come from an absolute symlink target,
+        # where '..' at the root stays at the root, as in a chroot
+        pending = [(part, False) for part in reversed(parts)]
         real = []
         hops = 0
         while pending:
-            part = pending.pop()
+            part, rooted = pending.pop()
             if part in (b"", b"."):
                 continue
             if part == b"..":
-                if not real:
+                if real:
+                    real.pop()
+                elif not rooted:
                     raise UnsafePathError("%s escapes the image root via a symlink" % _show(name))
-                real.pop()
                 continue
             real.append(part)
             current = self.path(real)
@@ -166,9 +178,10 @@ class _Tree:
                     raise InputError("%s: too many levels of symbolic links" % _show(name))
                 target = os.readlink(current)
                 real.pop()
-                if target.startswith(b"/"):
+                rooted = target.startswith(b"/")
+                if rooted:
                     real = []
-                pending.extend(reversed(target.split(b"/")))
+                pending.extend((part, rooted) for part in reversed(target.split(b"/")))
             elif stat.S_ISDIR(st.st_mode):
                 self.known.add(current)
             elif create:
@@ -229,12 +242,16 @@ class _Tree:
                 fd = os.open(path, OPEN_DIR)
             except OSError as exc:
                 if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
-                    continue
-                raise OutputError("cannot open directory %s: %s" % (_show(path), exc.strerror))
+                    continue                     # replaced since: nothing to apply
+                raise OutputError("cannot open directory %s: %s"
+                                  % (_show(path), exc.strerror)) from None
             try:
                 os.fchmod(fd, mode)
                 if mtime is not None:
-                    os.utime(fd, ns=(mtime * 10 ** 9, mtime * 10 ** 9))
+                    os.utime(fd, ns=_ns(mtime))
+            except OSError as exc:
+                raise OutputError("cannot set metadata of %s: %s"
+                                  % (_show(path), exc.strerror)) from None
             finally:
                 os.close(fd)
 
@@ -349,7 +366,7 @@ def _extract_file(tree, member, dest, layer):
             os.fchown(fd, member.uid, member.gid)
         os.fchmod(fd, member.mode & 0o7777)
         _set_xattrs(fd, member.xattrs, True)
-        os.utime(fd, ns=(member.mtime * 10 ** 9, member.mtime * 10 ** 9))
+        os.utime(fd, ns=_ns(member.mtime))
     finally:
         os.close(fd)
     tree.stats["files"] += 1
@@ -360,7 +377,7 @@ def _extract_symlink(tree, member, dest, layer):
     _prepare(tree, dest, False)
     os.symlink(member.linkname, dest)
     _set_owner_xattrs(tree, dest, member)
-    os.utime(dest, ns=(member.mtime * 10 ** 9, member.mtime * 10 ** 9), follow_symlinks=False)
+    os.utime(dest, ns=_ns(member.mtime), follow_symlinks=False)
     tree.stats["symlinks"] += 1
 
 
@@ -447,7 +464,7 @@ def _set_special_meta(tree, path, member):
     """Ownership, mode, xattrs and mtime of a fifo or device node (never a symlink)."""
     _set_owner_xattrs(tree, path, member)
     os.chmod(path, member.mode & 0o7777)
-    os.utime(path, ns=(member.mtime * 10 ** 9, member.mtime * 10 ** 9))
+    os.utime(path, ns=_ns(member.mtime))
 
 
 def _set_xattrs(target, xattrs, follow):

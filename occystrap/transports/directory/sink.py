@@ -101,7 +101,8 @@ class DirectorySink(ImageSink):
             self._expand([self._layer_path(r) for r in results])
 
     def _update_catalog(self):
-        with open(os.path.join(self.path, ".catalog.lock"), "a") as lock:
+        lock = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)   # flock the directory itself
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             path = os.path.join(self.path, "catalog.json")
             catalog = {}
@@ -113,10 +114,13 @@ class DirectorySink(ImageSink):
                     catalog = {}
             catalog.setdefault(self.image, {})[self.tag] = self.manifest_name
             write_atomic(path, _dump(catalog))
+        finally:
+            os.close(lock)
 
     def _expand(self, layer_paths):
         target = os.path.join(self.path, self.manifest_name[:-len(".json")])
         staging = tempfile.mkdtemp(prefix=".occystrap-expand-", dir=self.path)
+        os.chmod(staging, 0o755)        # mkdtemp makes it 0700; an image's "./" entry wins
         try:
             stats = expand.expand_layers(layer_paths, staging)
             if os.path.isdir(target):

@@ -32,6 +32,7 @@ class OciBundleSink(ImageSink):
             raise OutputError("Output directory does not exist: %s" % parent)
         self._stage = tempfile.mkdtemp(prefix="." + os.path.basename(self.path) + ".",
                                        suffix=".partial", dir=parent)
+        os.chmod(self._stage, 0o755)
         os.mkdir(os.path.join(self._stage, "layers"))
 
     def _committed(self, result, target, created):
@@ -50,7 +51,6 @@ class OciBundleSink(ImageSink):
             os.path.join(self._stage, "rootfs"))
         shutil.rmtree(layers)
         runc.write_bundle_files(self._stage, config_bytes)
-        os.chmod(self._stage, 0o755)
         if os.path.isdir(self.path):
             os.rmdir(self.path)                # empty, checked in begin()
         os.replace(self._stage, self.path)
