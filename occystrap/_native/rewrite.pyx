@@ -2,16 +2,20 @@
 """Streaming tar rewriter (Cython twin of rewrite_py.py).
 
 The byte path runs in C without the GIL: member data is copied (or skipped) with
-memcpy, and plain ustar/GNU headers are checked, mtime-patched and re-checksummed in
-place.  Headers that need decisions (PAX and GNU long-name extensions, exclusion,
-member collection, sparse maps, end of archive) go to the member logic shared with
-the pure-Python twin, so both twins decide identically by construction.
+memcpy; headers, PAX extended headers (timestamp records dropped, the rest kept
+verbatim) and GNU long names are checked, patched and re-checksummed in place.  Only
+the decision to drop a member (exclude) calls back into Python, once per member.
+What C cannot do in one go (a header group split across two feed() chunks, member
+collection, sparse maps, end of archive, anything malformed) goes to the member logic
+shared with the pure-Python twin, so both twins decide identically by construction.
 """
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 
 from .tarstream cimport c_checksum, c_parse_number, c_signed_checksum
 from . import rewrite_py as _py
+from . import tarstream as _tarstream
+from ._common import DIRTYPE, MAX_EXT_HEADER
 
 __all__ = ["TarRewriter"]
 
@@ -21,6 +25,10 @@ DEF S_DATA = 3
 DEF S_END = 4
 DEF NOGIL_MIN = 65536       # below this a GIL round trip costs more than the copy
 
+DEF G_OK = 0                # group handled
+DEF G_SLOW = 1              # let the shared Python logic handle the header at pos
+DEF G_DECIDE = 2            # group parsed; Python must decide keep/drop (exclude)
+
 
 cdef struct Scan:
     int state
@@ -28,10 +36,30 @@ cdef struct Scan:
     bint emit
     bint rewrite
     bint patch
+    bint headers            # may handle header groups at all (no collect, no ext pending)
+    bint decide             # exclude active: stop with G_DECIDE before emitting a group
     unsigned char mtime[12]
     long long offset
     long long count
-    bint headers            # may handle plain headers (no exclude/collect/ext)
+    long long max_ext
+
+
+cdef struct Group:
+    Py_ssize_t start        # first ext header
+    Py_ssize_t main         # the member header
+    Py_ssize_t end          # end of the member header
+    long long size          # data size (PAX size overrides the header)
+    const unsigned char* name
+    Py_ssize_t name_len
+    const unsigned char* prefix
+    Py_ssize_t prefix_len
+    const unsigned char* link
+    Py_ssize_t link_len
+    unsigned char type
+
+
+cdef inline long long _padded(long long size) noexcept nogil:
+    return (size + 511) // 512 * 512
 
 
 cdef inline bint _is_zero(const unsigned char* b) noexcept nogil:
@@ -42,12 +70,13 @@ cdef inline bint _is_zero(const unsigned char* b) noexcept nogil:
     return True
 
 
-cdef inline void _patch(unsigned char* h, const unsigned char* mtime) noexcept nogil:
+cdef inline bint _gnu_magic(const unsigned char* m) noexcept nogil:
+    return memcmp(m, b"ustar  \0", 8) == 0
+
+
+cdef inline void _checksum(unsigned char* h) noexcept nogil:
     cdef long long total
     cdef int i
-    memcpy(h + 136, mtime, 12)
-    if memcmp6(h + 257):
-        memset(h + 345, 0, 24)          # GNU atime/ctime
     memset(h + 148, 32, 8)
     total = c_checksum(h)
     for i in range(5, -1, -1):
@@ -57,18 +86,202 @@ cdef inline void _patch(unsigned char* h, const unsigned char* mtime) noexcept n
     h[155] = 32
 
 
-cdef inline bint memcmp6(const unsigned char* m) noexcept nogil:
-    # GNU magic "ustar  \0"
-    return (m[0] == 117 and m[1] == 115 and m[2] == 116 and m[3] == 97 and m[4] == 114
-            and m[5] == 32 and m[6] == 32 and m[7] == 0)
+cdef inline void _patch(unsigned char* h, const unsigned char* mtime) noexcept nogil:
+    memcpy(h + 136, mtime, 12)
+    if _gnu_magic(h + 257):
+        memset(h + 345, 0, 24)          # GNU atime/ctime
+    _checksum(h)
+
+
+cdef inline Py_ssize_t _cstrlen(const unsigned char* p, Py_ssize_t width) noexcept nogil:
+    cdef Py_ssize_t n = 0
+    while n < width and p[n] != 0:
+        n += 1
+    return n
+
+
+cdef inline bint _valid_header(const unsigned char* h, long long* size) noexcept nogil:
+    cdef long long stored
+    if _is_zero(h):
+        return False
+    if c_parse_number(h + 148, 8, &stored) < 0 or (
+            stored != c_checksum(h) and stored != c_signed_checksum(h)):
+        return False
+    if c_parse_number(h + 124, 12, size) < 0 or size[0] < 0:
+        return False
+    return True
+
+
+cdef inline bint _key_is(const unsigned char* k, Py_ssize_t n, const char* word) noexcept nogil:
+    cdef Py_ssize_t i = 0
+    while i < n:
+        if word[i] == 0 or <unsigned char>word[i] != k[i]:
+            return False
+        i += 1
+    return word[n] == 0
+
+
+cdef inline bint _time_key(const unsigned char* k, Py_ssize_t n) noexcept nogil:
+    return (_key_is(k, n, b"mtime") or _key_is(k, n, b"atime") or _key_is(k, n, b"ctime")
+            or _key_is(k, n, b"LIBARCHIVE.creationtime"))
+
+
+cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned char* out,
+                     bint filter) noexcept nogil:
+    """Walk PAX records: note path/linkpath/size in g; with filter, copy the records
+    that are not timestamps to out.  Returns bytes copied, or -1 when unsure (the
+    Python logic then decides, and raises on a malformed record)."""
+    cdef Py_ssize_t pos = 0, space, stop, equals, length, kept = 0
+    cdef long long value
+    while pos < size and d[pos] != 0:
+        space = pos
+        length = 0
+        while space < size and 48 <= d[space] <= 57:
+            length = length * 10 + (d[space] - 48)
+            if length > size:
+                return -1
+            space += 1
+        if space == pos or space >= size or d[space] != 32:
+            return -1
+        stop = pos + length
+        if length <= 0 or stop > size or d[stop - 1] != 10:
+            return -1
+        equals = space + 1
+        while equals < stop - 1 and d[equals] != 61:
+            equals += 1
+        if equals >= stop - 1:
+            return -1
+        if _key_is(d + space + 1, equals - space - 1, b"path"):
+            g.name = d + equals + 1
+            g.name_len = stop - 1 - equals - 1
+            g.prefix_len = 0
+        elif _key_is(d + space + 1, equals - space - 1, b"linkpath"):
+            g.link = d + equals + 1
+            g.link_len = stop - 1 - equals - 1
+        elif _key_is(d + space + 1, equals - space - 1, b"size"):
+            if c_parse_decimal(d + equals + 1, stop - 1 - equals - 1, &value) < 0:
+                return -1
+            g.size = value
+        if filter and not _time_key(d + space + 1, equals - space - 1):
+            memcpy(out + kept, d + pos, length)
+            kept += length
+        pos = stop
+    return kept
+
+
+cdef int c_parse_decimal(const unsigned char* p, Py_ssize_t n, long long* out) noexcept nogil:
+    cdef long long value = 0
+    cdef Py_ssize_t i
+    if n <= 0 or n > 18:
+        return -1
+    for i in range(n):
+        if p[i] < 48 or p[i] > 57:
+            return -1
+        value = value * 10 + (p[i] - 48)
+    out[0] = value
+    return 0
+
+
+cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssize_t n,
+                      Group* g) noexcept nogil:
+    """Find a complete header group (ext headers + member header) at pos; fill g."""
+    cdef const unsigned char* h
+    cdef long long size
+    cdef unsigned char t
+    cdef Py_ssize_t p = pos
+    g.start = pos
+    g.size = -1
+    g.name = NULL
+    g.link = NULL
+    g.prefix_len = 0
+    while True:
+        if n - p < 512:
+            return G_SLOW
+        h = src + p
+        if not _valid_header(h, &size):
+            return G_SLOW
+        t = h[156]
+        if t == 120 or t == 76 or t == 75:          # x, L, K
+            if size > s.max_ext or p + 512 + _padded(size) > n:
+                return G_SLOW
+            if t == 120:
+                if _pax(h + 512, size, g, NULL, False) < 0:
+                    return G_SLOW
+            elif t == 76:
+                g.name = h + 512
+                g.name_len = _cstrlen(h + 512, size)
+                g.prefix_len = 0
+            else:
+                g.link = h + 512
+                g.link_len = _cstrlen(h + 512, size)
+            p += 512 + _padded(size)
+            continue
+        if t == 103 or (t == 83 and h[482]):        # global header, extended sparse
+            return G_SLOW
+        break
+    g.main = p
+    g.end = p + 512
+    g.type = t
+    if g.size < 0:
+        g.size = size
+    if g.name == NULL:
+        g.name = h
+        g.name_len = _cstrlen(h, 100)
+        if not _gnu_magic(h + 257) and memcmp(h + 257, b"ustar\0", 6) == 0:
+            g.prefix = h + 345
+            g.prefix_len = _cstrlen(h + 345, 155)
+    if g.link == NULL:
+        g.link = h + 157
+        g.link_len = _cstrlen(h + 157, 100)
+    return G_OK
+
+
+cdef Py_ssize_t _emit_group(Scan* s, const unsigned char* src, Group* g,
+                            unsigned char* dst, Py_ssize_t dpos) noexcept nogil:
+    """Write a parsed group (patched as needed) at dst+dpos; return the new dpos."""
+    cdef Py_ssize_t p = g.start, kept
+    cdef long long size, total
+    cdef const unsigned char* h
+    cdef int i
+    while p < g.main:
+        h = src + p
+        c_parse_number(h + 124, 12, &size)
+        if h[156] == 120 and s.patch:
+            kept = _pax(h + 512, size, g, dst + dpos + 512, True)
+            if kept > 0:
+                memcpy(dst + dpos, h, 512)
+                total = kept
+                dst[dpos + 135] = 0
+                for i in range(10, -1, -1):
+                    dst[dpos + 124 + i] = 48 + (total & 7)
+                    total >>= 3
+                _patch(dst + dpos, s.mtime)
+                memset(dst + dpos + 512 + kept, 0, _padded(kept) - kept)
+                dpos += 512 + _padded(kept)
+        else:
+            memcpy(dst + dpos, h, 512 + _padded(size))
+            if s.patch:
+                _patch(dst + dpos, s.mtime)
+            dpos += 512 + _padded(size)
+        p += 512 + _padded(size)
+    memcpy(dst + dpos, src + g.main, 512)
+    if s.patch:
+        _patch(dst + dpos, s.mtime)
+    return dpos + 512
+
+
+cdef inline void _enter_member(Scan* s, Group* g, bint keep) noexcept nogil:
+    s.offset += g.end - g.start
+    s.count += 1
+    s.emit = keep
+    s.remaining = 0 if 49 <= g.type <= 54 else _padded(g.size)   # '1'..'6': no data
+    s.state = S_DATA if s.remaining else S_HEADER
 
 
 cdef Py_ssize_t _scan(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssize_t n,
-                      unsigned char* dst, Py_ssize_t* dpos) noexcept nogil:
-    """Run the fast path from pos; return where it stopped (n, or a header it can't do)."""
-    cdef long long take, size, stored
-    cdef const unsigned char* h
-    cdef unsigned char t
+                      unsigned char* dst, Py_ssize_t* dpos, Group* g, int* why) noexcept nogil:
+    """Run the fast path from pos; return where it stopped, with the reason in why."""
+    cdef long long take
     while pos < n:
         if s.state == S_DATA:
             take = s.remaining if s.remaining < n - pos else n - pos
@@ -81,46 +294,44 @@ cdef Py_ssize_t _scan(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
             if s.remaining == 0:
                 s.state = S_HEADER
             continue
-        if s.state != S_HEADER or not s.headers or n - pos < 512:
+        if s.state != S_HEADER or not s.headers:
+            why[0] = G_SLOW
             return pos
-        h = src + pos
-        t = h[156]
-        if (t == 120 or t == 103 or t == 76 or t == 75 or (t == 83 and h[482])
-                or _is_zero(h)):
-            return pos                      # x, g, L, K, extended sparse, end marker
-        if c_parse_number(h + 148, 8, &stored) < 0 or (
-                stored != c_checksum(h) and stored != c_signed_checksum(h)):
+        if _parse_group(s, src, pos, n, g) != G_OK:
+            why[0] = G_SLOW
             return pos
-        if c_parse_number(h + 124, 12, &size) < 0 or size < 0:
+        if s.decide:
+            why[0] = G_DECIDE
             return pos
         if s.rewrite:
-            memcpy(dst + dpos[0], h, 512)
-            if s.patch:
-                _patch(dst + dpos[0], s.mtime)
-            dpos[0] += 512
-        pos += 512
-        s.offset += 512
-        s.count += 1
-        s.emit = True
-        if 49 <= t <= 54:                   # '1'..'6' carry no data
-            size = 0
-        s.remaining = (size + 511) // 512 * 512
-        if s.remaining:
-            s.state = S_DATA
+            dpos[0] = _emit_group(s, src, g, dst, dpos[0])
+        _enter_member(s, g, True)
+        pos = g.end
+    why[0] = G_OK
     return pos
+
+
+cdef bytes _group_name(Group* g):
+    if g.prefix_len:
+        return g.prefix[:g.prefix_len] + b"/" + g.name[:g.name_len]
+    return g.name[:g.name_len]
 
 
 class TarRewriter(_py.TarRewriter):
     __doc__ = _py.TarRewriter.__doc__
+    _ts = _tarstream
 
     def feed(self, data):
         """Consume a chunk; return the rewritten bytes it completes (a bytearray)."""
         cdef const unsigned char[:] view
-        cdef Py_ssize_t n, pos = 0, start, dpos = 0, cap
+        cdef Py_ssize_t n, pos = 0, dpos = 0, cap
         cdef Scan s
+        cdef Group g
+        cdef int why = G_OK
         cdef bytearray out
         cdef unsigned char* dst
-        cdef bint fast = self._exclude is None and not self._collect
+        cdef unsigned char kind
+        cdef bint fast = not self._collect
         if isinstance(data, memoryview):
             data = data.cast("B")
         view = data
@@ -132,27 +343,42 @@ class TarRewriter(_py.TarRewriter):
         dst = <unsigned char*>PyByteArray_AS_STRING(out)
         s.rewrite = self._rewrite
         s.patch = self._mtime is not None
+        s.decide = self._exclude is not None
+        s.max_ext = MAX_EXT_HEADER
         if s.patch:
             memcpy(s.mtime, <const unsigned char*>self._mtime, 12)
         while pos < n:
-            if (self._state == S_DATA or (fast and self._state == S_HEADER
-                                          and not self._buf and not self._ext)):
+            if self._state == S_DATA or (fast and self._state == S_HEADER
+                                         and not self._buf and not self._ext):
                 s.state = self._state
                 s.remaining = self._remaining
                 s.emit = self._emit
                 s.offset = self._offset
                 s.count = 0
                 s.headers = fast and not self._ext
-                start = pos
                 if dpos + (n - pos) > cap:      # held bytes were emitted earlier in this call
                     cap = dpos + (n - pos)
                     PyByteArray_Resize(out, cap)
                     dst = <unsigned char*>PyByteArray_AS_STRING(out)
                 if n - pos >= NOGIL_MIN:
                     with nogil:
-                        pos = _scan(&s, &view[0], pos, n, dst, &dpos)
+                        pos = _scan(&s, &view[0], pos, n, dst, &dpos, &g, &why)
                 else:
-                    pos = _scan(&s, &view[0], pos, n, dst, &dpos)
+                    pos = _scan(&s, &view[0], pos, n, dst, &dpos, &g, &why)
+                if why == G_DECIDE:
+                    kind = g.type
+                    name = _group_name(&g)
+                    if kind == 0 and name.endswith(b"/"):
+                        kind = 53
+                    if kind == 53 and len(name) > 1:
+                        name = name.rstrip(b"/")
+                    keep = self._keep(name, bytes([kind]), g.link[:g.link_len])
+                    if keep and s.rewrite:
+                        dpos = _emit_group(&s, &view[0], &g, dst, dpos)
+                    if not keep:
+                        self.dropped += 1
+                    _enter_member(&s, &g, keep)
+                    pos = g.end
                 self._state = s.state
                 self._remaining = s.remaining
                 self._emit = s.emit
@@ -160,7 +386,7 @@ class TarRewriter(_py.TarRewriter):
                 self.count += s.count
                 if s.state == S_HEADER:
                     self._need = 512
-                if pos >= n or (pos > start and s.state == S_DATA):
+                if pos >= n or why != G_SLOW:
                     continue
             if self._state == S_END:
                 self._offset += n - pos

@@ -10,7 +10,7 @@ largest extended header, never by the layer size.
 from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE, LNKTYPE,
                       MAX_EXT_HEADER, NO_DATA_TYPES, PAX_TIME_KEYS, RECORD, TarError,
                       WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
-from . import tarstream_py as tarstream
+from . import tarstream_py
 from .globset_py import normalize_name
 
 __all__ = ["TarRewriter"]
@@ -28,8 +28,10 @@ class TarRewriter:
     :param collect: keep a Member for every member seen (emitted ones when rewriting).
     """
 
+    _ts = tarstream_py          # header codec; the Cython subclass swaps in its own
+
     def __init__(self, mtime=None, exclude=None, rewrite=True, collect=False):
-        self._mtime = None if mtime is None else tarstream.format_number(int(mtime), 12)
+        self._mtime = None if mtime is None else self._ts.format_number(int(mtime), 12)
         self._exclude = exclude
         self._rewrite = rewrite
         self._collect = collect
@@ -112,7 +114,7 @@ class TarRewriter:
         offset = self._offset
         block = self._consume()
         try:
-            header = tarstream.parse_header(block)
+            header = self._ts.parse_header(block)
         except TarError as exc:
             raise TarError("%s at offset %d" % (exc, offset)) from None
         if header is None:
@@ -125,7 +127,7 @@ class TarRewriter:
                 raise TarError("extended header too large at offset %d" % offset)
             self._ext_header = (header.type, block, header.size)
             self._state = _EXTDATA
-            self._need = tarstream.padded(header.size)
+            self._need = self._ts.padded(header.size)
             if not self._need:
                 self._extdata(out)
             return
@@ -146,7 +148,7 @@ class TarRewriter:
         if kind == XGLTYPE:
             # A global header applies to the whole archive: always keep it, as is.
             if self._rewrite:
-                out += block + data + bytes(tarstream.padded(size) - size)
+                out += block + data + bytes(self._ts.padded(size) - size)
                 return
         self._ext.append((kind, block, data))
 
@@ -161,10 +163,10 @@ class TarRewriter:
     def _member(self, out):
         header, block = self._pending
         self._pending = None
-        member = tarstream.resolve_member(header, [(k, d) for k, _b, d in self._ext],
+        member = self._ts.resolve_member(header, [(k, d) for k, _b, d in self._ext],
                                           self._offset)
         if self._mtime is not None:
-            member = member._replace(mtime=tarstream.parse_number(self._mtime))
+            member = member._replace(mtime=self._ts.parse_number(self._mtime))
         keep = self._keep(member.name, member.type, member.linkname)
         self.count += 1
         if keep and self._collect:
@@ -181,7 +183,7 @@ class TarRewriter:
         self._sparse_blocks = []
         self._emit = keep
         has_data = not (member.type and member.type[0] in NO_DATA_TYPES)
-        self._remaining = tarstream.padded(member.size) if has_data else 0
+        self._remaining = self._ts.padded(member.size) if has_data else 0
         if self._remaining:
             self._state = _DATA
         else:
@@ -221,17 +223,16 @@ class TarRewriter:
         block[136:148] = self._mtime
         if block[257:265] == b"ustar  \0":
             block[345:369] = bytes(24)      # GNU atime/ctime
-        tarstream.set_checksum(block)
+        self._ts.set_checksum(block)
         return block
 
     def _emit_ext(self, out, kind, block, data):
         if kind == XHDTYPE and self._mtime is not None:
-            records = [r for r in tarstream.parse_pax(data) if r[0] not in PAX_TIME_KEYS]
-            if not records:
+            data = self._ts.filter_pax(data, PAX_TIME_KEYS)
+            if not data:
                 return
-            data = tarstream.format_pax(records)
             block = bytearray(block)
-            block[124:136] = tarstream.format_number(len(data), 12)
+            block[124:136] = self._ts.format_number(len(data), 12)
         out += self._patch(block)
         out += data
-        out += bytes(tarstream.padded(len(data)) - len(data))
+        out += bytes(self._ts.padded(len(data)) - len(data))

@@ -5,12 +5,12 @@ The per-header hot functions (checksum, number and header parsing) run in C; col
 formatting helpers are shared with the pure-Python twin, so both encode identically.
 """
 from ._common import BLOCK as _BLOCK, TarError
-from .tarstream_py import (Header, format_header, format_number, format_pax, padded, parse_pax,
-                           resolve_member)
+from .tarstream_py import (Header, filter_pax, format_header, format_number, format_pax, padded,
+                           parse_pax, resolve_member)
 
 __all__ = ["Header", "parse_header", "parse_number", "parse_pax", "format_pax",
            "format_number", "format_header", "checksum", "set_checksum", "padded",
-           "resolve_member"]
+           "resolve_member", "filter_pax"]
 
 
 cdef long long c_checksum(const unsigned char* b) noexcept nogil:

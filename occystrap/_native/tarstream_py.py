@@ -11,7 +11,7 @@ from ._common import (AREGTYPE, BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, Memb
 
 __all__ = ["Header", "parse_header", "parse_number", "parse_pax", "format_pax",
            "format_number", "format_header", "checksum", "set_checksum", "padded",
-           "resolve_member"]
+           "resolve_member", "filter_pax"]
 
 from collections import namedtuple
 
@@ -55,6 +55,12 @@ def checksum(block):
     return sum(block[:148]) + 256 + sum(block[156:512])
 
 
+def _signed_checksum(block):
+    # Some old tar implementations summed signed chars; tarfile accepts both.
+    high = sum(1 for b in block[:148] if b > 127) + sum(1 for b in block[156:512] if b > 127)
+    return checksum(block) - 256 * high
+
+
 def parse_header(block):
     """Parse one 512-byte header block.
 
@@ -67,9 +73,7 @@ def parse_header(block):
     if block.count(0) == BLOCK:
         return None
     stored = parse_number(block[148:156])
-    signed = sum(b - 256 if b > 127 else b for b in block[:148]) + 256 + sum(
-        b - 256 if b > 127 else b for b in block[156:512])
-    if stored != checksum(block) and stored != signed:
+    if stored != checksum(block) and stored != _signed_checksum(block):
         raise TarError("bad tar header checksum")
     magic = block[257:265]
     gnu = magic == b"ustar  \0"
@@ -112,6 +116,22 @@ def parse_pax(data):
         records.append((record[:equals], record[equals + 1:]))
         pos = stop
     return records
+
+
+def filter_pax(data, drop):
+    """PAX data with the records whose key is in `drop` removed, the rest kept verbatim.
+
+    :raises TarError: on a malformed record.
+    """
+    data = bytes(data)
+    kept = []
+    pos = 0
+    for key, value in parse_pax(data):
+        length = int(data[pos:data.index(b" ", pos)])
+        if key not in drop:
+            kept.append(data[pos:pos + length])
+        pos += length
+    return b"".join(kept)
 
 
 def format_pax(records):

@@ -30,6 +30,25 @@ _UMASK = os.umask(0o22)         # read once, at import, while single-threaded
 os.umask(_UMASK)
 
 
+def _append(spool, out, size):
+    """Copy a spooled layer onto the end of out inside the kernel (no userspace copy)."""
+    spool.flush()
+    out.flush()
+    src, dst = spool.fileno(), out.fileno()
+    offset, end = 0, out.tell()
+    try:
+        while offset < size:
+            done = os.copy_file_range(src, dst, size - offset, offset, end + offset)
+            if done <= 0:
+                raise OSError("copy_file_range made no progress")
+            offset += done
+    except OSError:                     # not supported here: copy through userspace
+        spool.seek(offset)
+        out.seek(end + offset)
+        shutil.copyfileobj(spool, out, 1 << 20)
+    out.seek(end + size)
+
+
 def _header(name, size):
     return tarstream.format_header(name.encode(), 0o644, 0, 0, size, 0, REGTYPE)
 
@@ -70,8 +89,7 @@ class _LayerWriter(LayerWriter):
                 out.seek(end)
             else:
                 out.write(_header(name, self._size))
-                self._out.seek(0)
-                shutil.copyfileobj(self._out, out, 1 << 20)
+                _append(self._out, out, self._size)
             out.write(bytes(-self._size % BLOCK))
             sink._names[name] = self._size
             sink.layers_written += 1
