@@ -1,0 +1,371 @@
+"""`check`: validate an image (B.5), a CI gate (exit 1 on any error).
+
+Metadata checks use the manifest and config only (`--fast` stops there).  Full mode
+streams every layer exactly once -- decompress (all gzip members / zstd frames),
+sha256 for the diff_id, and the native tar parser for the member checks -- with
+layers in a thread pool and results reported in manifest order.  A layer that is not
+a tar or cannot be decompressed is a `tar-format` error, never a crash.
+"""
+import collections
+import concurrent.futures
+import dataclasses
+import hashlib
+import json
+
+from . import compression
+from ._native import rewrite
+from ._native._common import OPAQUE_MARKER, TarError, WHITEOUT_PREFIX
+from .errors import InputError
+from .info import compression_of, load_config, truncate_digest
+from .model import format_size
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+
+LARGE_LAYER_THRESHOLD = 1024 ** 3          # 1 GiB compressed
+DUPLICATES_SHOWN = 10
+REGULAR_TYPES = frozenset([b"0", b"\0", b"7", b"S"])    # tarfile's isreg()
+OCI_MANIFEST_TYPES = ("application/vnd.oci.image.manifest.v1+json",
+                      "application/vnd.oci.image.index.v1+json")
+DOCKER_MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@dataclasses.dataclass
+class CheckReport:
+    """Results of one check run: (severity, check_id, message) in report order."""
+    image: str
+    tag: str
+    fast: bool = False
+    results: list = dataclasses.field(default_factory=list)
+
+    def add(self, severity, check_id, message):
+        self.results.append((severity, check_id, message))
+
+    def error(self, check_id, message):
+        self.add(ERROR, check_id, message)
+
+    def warning(self, check_id, message):
+        self.add(WARNING, check_id, message)
+
+    def info(self, check_id, message):
+        self.add(INFO, check_id, message)
+
+    @property
+    def errors(self):
+        return sum(1 for severity, _c, _m in self.results if severity == ERROR)
+
+    @property
+    def warnings(self):
+        return sum(1 for severity, _c, _m in self.results if severity == WARNING)
+
+    @property
+    def has_errors(self):
+        return self.errors > 0
+
+    @property
+    def mode(self):
+        return "fast" if self.fast else "full"
+
+
+def run_checks(source, fast=False, parallel=4):
+    """Check an ImageSource; returns a CheckReport (metadata only when fast)."""
+    report = CheckReport(source.image, source.tag, fast)
+    manifest = source.manifest()
+    config = load_config(source)
+    check_metadata(manifest, config, report)
+    if not fast:
+        check_config_blob(source, manifest, report)
+        check_layers(source.layers(), config, report, parallel)
+    return report
+
+
+# -- metadata -------------------------------------------------------------------------
+
+def _dict(value):
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value):
+    return value if isinstance(value, list) else []
+
+
+def check_metadata(manifest, config, report):
+    """The manifest/config checks of `check --fast`."""
+    if manifest is None and config is None:
+        report.warning("metadata", "No manifest or config available; metadata checks skipped")
+        return
+    rootfs = _dict(config.get("rootfs")) if config is not None else {}
+    diff_ids = _list(rootfs.get("diff_ids"))
+    layers = [_dict(layer) for layer in _list(manifest.get("layers"))] if manifest else []
+
+    if manifest:
+        schema = manifest.get("schemaVersion")
+        if schema != 2:
+            report.error("schema-version", "Manifest schemaVersion is %s, expected 2" % schema)
+        else:
+            report.info("schema-version", "Manifest schemaVersion is 2")
+
+    if config is not None:
+        rootfs_type = rootfs.get("type")
+        if rootfs_type != "layers":
+            report.error("rootfs-type",
+                         'Config rootfs.type is %r, expected "layers"' % rootfs_type)
+        else:
+            report.info("rootfs-type", 'Config rootfs.type is "layers"')
+
+    if manifest and config is not None:
+        if len(layers) != len(diff_ids):
+            report.error("layer-count", "Manifest has %d layers but config has %d diff_ids"
+                         % (len(layers), len(diff_ids)))
+        else:
+            report.info("layer-count", "Layer count matches: %d layers, %d diff_ids"
+                        % (len(layers), len(diff_ids)))
+
+    if manifest:
+        descriptor = _dict(manifest.get("config"))
+        if descriptor.get("digest"):
+            size = descriptor.get("size")
+            report.info("config-descriptor", "Config descriptor present (digest: %s, size: %s)"
+                        % (descriptor["digest"], size if size is not None else "N/A"))
+        else:
+            report.error("config-descriptor", "Manifest has no config descriptor")
+
+    if config is not None:
+        history = [_dict(entry) for entry in _list(config.get("history"))]
+        built = sum(1 for entry in history if not entry.get("empty_layer"))
+        count = len(layers) if manifest else len(diff_ids)
+        if not history:
+            report.info("history-count", "No history entries present")
+        elif built != count:
+            report.error("history-count", "History has %d non-empty entries but image has "
+                         "%d layers" % (built, count))
+        else:
+            report.info("history-count", "History entries match: %d non-empty entries for "
+                        "%d layers" % (built, count))
+
+    if manifest:
+        zstd = sum(1 for layer in layers if compression_of(layer.get("mediaType")) == "zstd")
+        if zstd:
+            report.warning("zstd-compat", "%d layer(s) use zstd compression; Docker Engine "
+                           "< 20.10 and containerd < 1.5 cannot pull this image" % zstd)
+        media_type = manifest.get("mediaType", "")
+        if media_type in OCI_MANIFEST_TYPES:
+            report.info("oci-media-type", "Image uses OCI media types; older Docker versions "
+                        "may not handle this correctly")
+        if media_type == DOCKER_MANIFEST_TYPE:
+            report.info("docker-media-type", "Image uses Docker v2 media types; some OCI-only "
+                        "tooling may not handle this")
+        for index, layer in enumerate(layers):
+            size = layer.get("size")
+            if isinstance(size, int) and size > LARGE_LAYER_THRESHOLD:
+                report.warning("large-layer", "Layer %d is very large: %s compressed"
+                               % (index, format_size(size)))
+
+    if config is not None and _dict(config.get("config")).get("ArgsEscaped"):
+        report.warning("args-escaped",
+                       "config.ArgsEscaped is set (Docker-specific, deprecated in OCI spec)")
+
+
+def check_config_blob(source, manifest, report):
+    """config-digest and config-size: the config bytes against the manifest descriptor."""
+    if not manifest:
+        return
+    data = source.config_bytes()
+    if data is None:
+        return
+    descriptor = _dict(manifest.get("config"))
+    expected = descriptor.get("digest")
+    actual = "sha256:" + hashlib.sha256(data).hexdigest()
+    if expected and actual != expected:
+        report.error("config-digest", "Config digest mismatch: expected %s, got %s"
+                     % (expected, actual))
+    elif expected:
+        report.info("config-digest", "Config digest verified: %s" % actual)
+    size = descriptor.get("size")
+    if size is not None:
+        if len(data) != size:
+            report.error("config-size", "Config size mismatch: expected %s, got %d"
+                         % (size, len(data)))
+        else:
+            report.info("config-size", "Config size verified: %d bytes" % size)
+
+
+# -- layers ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class LayerCheck:
+    """What scanning one layer found (results in member order, regular file names)."""
+    index: int
+    diff_id: str = None             # None when the stream could not be decompressed
+    results: list = dataclasses.field(default_factory=list)
+    files: list = dataclasses.field(default_factory=list)
+
+
+class _Prefixed:
+    """A file object that replays bytes already read from the head of another."""
+
+    def __init__(self, head, fileobj):
+        self._head = head
+        self._fileobj = fileobj
+
+    def read(self, size=-1):
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._fileobj.read(size)
+
+
+def _layer_kind(ref, head):
+    kind = ref.compression or compression.from_media_type(ref.media_type)
+    if kind is None:
+        kind = compression.sniff(head)
+    # Not compressed in any way we know: hash it as stored; the tar parser reports it.
+    return "none" if kind == "unknown" else kind
+
+
+def _name(raw):
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _check_member(index, member, result):
+    name = _name(member.name)
+    base = member.name.rsplit(b"/", 1)[-1]
+    if base.startswith(WHITEOUT_PREFIX) and base != OPAQUE_MARKER:
+        if base == WHITEOUT_PREFIX:
+            result.append((ERROR, "whiteout", "Layer %d: empty whiteout target at %s"
+                           % (index, name)))
+        if member.type in REGULAR_TYPES and member.size > 0:
+            result.append((WARNING, "whiteout-size", "Layer %d: whiteout %s has non-zero "
+                           "size (%d bytes)" % (index, name, member.size)))
+    if member.mtime < 0:
+        result.append((ERROR, "tar-timestamp", "Layer %d: negative timestamp on %s "
+                       "(mtime=%d)" % (index, name, member.mtime)))
+    mode = member.mode
+    if mode is not None and (mode & 0o6000) and (mode & 0o002):
+        result.append((WARNING, "tar-permissions", "Layer %d: %s has setuid/setgid with "
+                       "world-writable (mode=%o)" % (index, name, mode)))
+
+
+def scan_layer(ref):
+    """Stream one layer once: its diff_id, member checks and regular files."""
+    found = LayerCheck(ref.index)
+    digest = hashlib.sha256()
+    parser = rewrite.TarRewriter(rewrite=False, collect=True)
+    tar_ok = True
+
+    def drain():
+        members, parser.members = parser.members, []
+        for member in members:
+            _check_member(ref.index, member, found.results)
+            if member.type in REGULAR_TYPES:
+                found.files.append(_name(member.name))
+
+    def tar_error(exc):
+        found.results.append((ERROR, "tar-format", "Layer %d is not a valid tar: %s"
+                              % (ref.index, exc)))
+
+    try:
+        with ref.open() as fileobj:
+            head = fileobj.read(compression.CHUNK)
+            kind = _layer_kind(ref, head)
+            for chunk in compression.iter_uncompressed(_Prefixed(head, fileobj), kind):
+                digest.update(chunk)
+                if tar_ok:
+                    try:
+                        parser.feed(chunk)
+                    except TarError as exc:
+                        tar_ok = False
+                        tar_error(exc)
+                    drain()
+    except InputError as exc:
+        drain()
+        found.results.append((ERROR, "tar-format", "Layer %d could not be decompressed: %s"
+                              % (ref.index, exc)))
+        return found
+    found.diff_id = "sha256:" + digest.hexdigest()
+    if tar_ok:
+        try:
+            parser.close()
+        except TarError as exc:
+            tar_error(exc)
+        drain()
+    return found
+
+
+def check_layers(refs, config, report, parallel=4):
+    """Full-mode layer checks, reported in manifest order."""
+    diff_ids = _list(_dict(_dict(config).get("rootfs")).get("diff_ids"))
+    refs = list(refs)
+    if parallel <= 1 or len(refs) < 2:
+        scans = [scan_layer(ref) for ref in refs]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-check") as pool:
+            futures = [pool.submit(scan_layer, ref) for ref in refs]
+            try:
+                scans = [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    seen = collections.OrderedDict()
+    for position, scan in enumerate(scans):
+        index = refs[position].index
+        if scan.diff_id is not None and position < len(diff_ids):
+            expected = diff_ids[position]
+            if scan.diff_id != expected:
+                report.error("diff-id", "Layer %d diff_id mismatch: expected %s, got %s"
+                             % (index, truncate_digest(expected), truncate_digest(scan.diff_id)))
+            else:
+                report.info("diff-id", "Layer %d diff_id verified" % index)
+        for severity, check_id, message in scan.results:
+            report.add(severity, check_id, message)
+        for name in scan.files:
+            seen.setdefault(name, []).append(index)
+
+    duplicates = [(name, layers) for name, layers in seen.items() if len(layers) > 1]
+    for name, layers in duplicates[:DUPLICATES_SHOWN]:
+        report.info("duplicate-file", "File %r appears in layers %s" % (name, layers))
+    if len(duplicates) > DUPLICATES_SHOWN:
+        report.info("duplicate-file", "... and %d more duplicate files"
+                    % (len(duplicates) - DUPLICATES_SHOWN))
+
+
+# -- output ---------------------------------------------------------------------------
+
+def render_text(report):
+    """Errors / Warnings / Info sections and the `Check complete` line (B.5)."""
+    out = []
+    for severity, title in ((ERROR, "Errors:"), (WARNING, "Warnings:"), (INFO, "Info:")):
+        lines = ["  [%s] %s" % (check_id, message)
+                 for sev, check_id, message in report.results if sev == severity]
+        if lines:
+            out.append(title)
+            out.extend(lines)
+            out.append("")
+    mode = "fast (metadata only)" if report.fast else "full"
+    out.append("Check complete (%s): %d error(s), %d warning(s)"
+               % (mode, report.errors, report.warnings))
+    return "\n".join(out)
+
+
+def to_dict(report):
+    return {
+        "image": report.image,
+        "tag": report.tag,
+        "mode": report.mode,
+        "errors": report.errors,
+        "warnings": report.warnings,
+        "results": [{"severity": severity, "check": check_id, "message": message}
+                    for severity, check_id, message in report.results],
+    }
+
+
+def to_json(report):
+    """The `-O json` document (indent 2, 0.4.17 key order)."""
+    return json.dumps(to_dict(report), indent=2)
+
+
+__all__ = ["CheckReport", "run_checks", "check_metadata", "check_layers", "scan_layer",
+           "render_text", "to_json", "to_dict", "ERROR", "WARNING", "INFO"]

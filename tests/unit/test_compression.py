@@ -1,0 +1,55 @@
+"""Every gzip member and every zstd frame is read (0.4.17 E.2 #13 truncated them)."""
+import io
+import os
+
+import pytest
+
+from occystrap import compression
+from occystrap.errors import InputError
+from tests import imagebuilder as ib
+
+DATA = os.urandom(100000) + b"text " * 50000
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+@pytest.mark.parametrize("multi", [False, True])
+def test_all_members_and_frames(kind, multi):
+    blob = ib.compress(DATA, kind, multi=multi, parts=5)
+    assert compression.sniff(blob[:512]) == kind
+    out = b"".join(compression.iter_uncompressed(io.BytesIO(blob), None, chunk=4096))
+    assert out == DATA
+
+
+def test_gzip_padding_between_members_is_skipped():
+    blob = ib.compress(DATA[:1000], "gzip") + bytes(64) + ib.compress(DATA[1000:], "gzip")
+    assert b"".join(compression.iter_uncompressed(io.BytesIO(blob), "gzip")) == DATA
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_truncated_stream_is_an_error(kind):
+    blob = ib.compress(DATA, kind)
+    with pytest.raises(InputError, match="truncated %s" % kind):
+        b"".join(compression.iter_uncompressed(io.BytesIO(blob[:-20]), kind, chunk=1000))
+
+
+def test_corrupt_gzip_is_an_error():
+    blob = bytearray(ib.compress(DATA, "gzip"))
+    blob[100:200] = bytes(100)
+    with pytest.raises(InputError, match="corrupt gzip"):
+        b"".join(compression.iter_uncompressed(io.BytesIO(bytes(blob)), "gzip"))
+
+
+def test_unknown_data_is_refused():
+    with pytest.raises(InputError, match="neither a tar archive"):
+        list(compression.iter_uncompressed(io.BytesIO(b"\x01\x02" * 600), None))
+
+
+@pytest.mark.parametrize("media_type, kind", [
+    ("application/vnd.oci.image.layer.v1.tar+gzip", "gzip"),
+    ("application/vnd.oci.image.layer.v1.tar+zstd", "zstd"),
+    ("application/vnd.docker.image.rootfs.diff.tar.gzip", "gzip"),
+    ("application/vnd.oci.image.layer.v1.tar", "none"),
+    ("application/octet-stream", None),
+])
+def test_media_types(media_type, kind):
+    assert compression.from_media_type(media_type) == kind
