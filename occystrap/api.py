@@ -64,7 +64,8 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
 def _one_layer(ref, filters, sink):
     writer = sink.open_layer(ref)
     try:
-        result = run_layer(ref, filters, writer)
+        result = run_layer(ref, filters, writer, sink.compression, sink.compression_level,
+                           sink.layer_media_type)
     except BaseException:
         writer.abort()
         raise

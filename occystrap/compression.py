@@ -107,3 +107,46 @@ def iter_uncompressed(fileobj, kind=None, chunk=CHUNK):
             yield out
         data = fileobj.read(chunk)
     dec.flush()
+
+
+# Defaults chosen for speed: ISA-L's level 1 is faster than zlib's 1 and still compresses
+# well; zstd 3 is zstd's own default.
+DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
+
+
+class _Gzip:
+    def __init__(self, level):
+        self._obj = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
+
+    def compress(self, data):
+        return self._obj.compress(data)
+
+    def flush(self):
+        return self._obj.flush()
+
+
+class _Zstd:
+    def __init__(self, level):
+        self._obj = zstandard.ZstdCompressor(level=level).compressobj()
+
+    def compress(self, data):
+        return self._obj.compress(data)
+
+    def flush(self):
+        return self._obj.flush()
+
+
+def compressor(kind, level=None):
+    """A streaming compressor with compress(bytes) -> bytes and flush() -> bytes.
+
+    The engine and level are part of the output's identity (ISA-L bytes differ from
+    zlib's), so callers that cache by content must key on (kind, level) too.
+    """
+    level = DEFAULT_LEVELS.get(kind) if level is None else level
+    if kind == "gzip":
+        if not 0 <= level <= 3:
+            raise InputError("gzip level for ISA-L must be 0-3, not %d" % level)
+        return _Gzip(level)
+    if kind == "zstd":
+        return _Zstd(level)
+    raise InputError("unsupported compression: %s" % kind)

@@ -16,8 +16,11 @@ from .model import DOCKER_LAYER_TAR
 from .transports.base import LayerResult
 
 
-def run_layer(ref, filters, writer):
+def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCKER_LAYER_TAR):
     """Stream one layer through the filters into writer; return its LayerResult.
+
+    With compress = gzip/zstd the writer receives the compressed blob; the result then
+    carries both the diff_id (uncompressed) and the blob digest (compressed).
 
     When no filter changes content, the result must hash to the diff_id the config
     declares (a corrupt or mislabelled source layer is an error, not a silent copy).
@@ -30,14 +33,26 @@ def run_layer(ref, filters, writer):
     else:
         passthrough = [not f.changes_content for f in filters]
     digest = hashlib.sha256()
-    size = 0
+    blob = hashlib.sha256() if compress != "none" else None
+    codec = compression.compressor(compress, level) if blob is not None else None
+    size = blob_size = 0
+
+    def store(data):
+        nonlocal blob_size
+        if data:
+            blob.update(data)
+            writer.write(data)
+            blob_size += len(data)
 
     def emit(data):
         nonlocal size
         if data:
             digest.update(data)
-            writer.write(data)
             size += len(data)
+            if codec is None:
+                writer.write(data)
+            else:
+                store(codec.compress(data))
 
     def through(data, first):
         for stage, passes in zip(stages[first:], passthrough[first:]):
@@ -57,6 +72,8 @@ def run_layer(ref, filters, writer):
             tail = stage.close()
             if tail and not passthrough[i]:
                 emit(through(tail, i + 1))
+        if codec is not None:
+            store(codec.flush())
     except TarError as exc:
         raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
     except InputError as exc:
@@ -66,7 +83,11 @@ def run_layer(ref, filters, writer):
         raise InputError("layer %d (%s): content hashes to %s but the config says %s"
                          % (ref.index, ref.name, diff_id, ref.diff_id))
     counts = [s for s in stages if hasattr(s, "dropped")]
-    return LayerResult(index=ref.index, diff_id=diff_id, size=size, digest=diff_id,
-                       blob_size=size, media_type=DOCKER_LAYER_TAR, source=ref,
+    if codec is None:
+        blob_digest, blob_size = diff_id, size
+    else:
+        blob_digest = "sha256:" + blob.hexdigest()
+    return LayerResult(index=ref.index, diff_id=diff_id, size=size, digest=blob_digest,
+                       blob_size=blob_size, media_type=media_type, source=ref,
                        members=counts[-1].count if counts else 0,
                        dropped=sum(s.dropped for s in counts))

@@ -78,6 +78,8 @@ class LayerWriter:
 class ImageSink:
     """Base class for sinks."""
     compression = "none"            # what the sink stores: none / gzip / zstd
+    compression_level = None        # None: the codec's fast default
+    layer_media_type = "application/vnd.docker.image.rootfs.diff.tar"
     layers_written = 0
     bytes_written = 0
 

@@ -53,3 +53,19 @@ def test_unknown_data_is_refused():
 ])
 def test_media_types(media_type, kind):
     assert compression.from_media_type(media_type) == kind
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_compressor_round_trip_and_determinism(kind):
+    def run():
+        codec = compression.compressor(kind)
+        return b"".join(codec.compress(DATA[i:i + 70000]) for i in range(0, len(DATA), 70000)) \
+            + codec.flush()
+    blob = run()
+    assert blob == run()
+    assert b"".join(compression.iter_uncompressed(io.BytesIO(blob), kind)) == DATA
+
+
+def test_gzip_level_is_checked():
+    with pytest.raises(InputError, match="0-3"):
+        compression.compressor("gzip", 9)
