@@ -11,7 +11,6 @@ import json
 import logging
 import time
 
-from .errors import InputError
 from .filters import build_filter
 from .layers import run_layer
 from .transports import open_sink, open_source
@@ -109,13 +108,18 @@ class NullSink(ImageSink):
         pass
 
 
-def copy_uris(src, dst, filter_specs=(), **options):
-    """copy() from URI strings and `-f` filter specs; the CLI's process command."""
+def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
+    """copy() from URI strings and `-f` filter specs; the CLI's process command.
+
+    options are the global CLI options (parallel, verify, verify_full, and the transport
+    settings such as insecure, username, password, compression); missing keys default,
+    keyword overrides win.
+    """
+    options = dict(options or {}, **overrides)
     filters = [build_filter(spec) for spec in filter_specs]
     source_uri, sink_uri = parse_uri(src), parse_uri(dst)
     sink = open_sink(sink_uri, options)
     with open_source(source_uri, options) as source:
-        if source is None:
-            raise InputError("cannot open %s" % src)
-        return copy(source, sink, filters, **{k: v for k, v in options.items()
-                                             if k in ("parallel", "verify", "verify_full", "out")})
+        return copy(source, sink, filters, parallel=options.get("parallel", 4),
+                    verify=options.get("verify", True) or options.get("verify_full", False),
+                    verify_full=options.get("verify_full", False), out=out)

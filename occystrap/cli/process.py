@@ -25,9 +25,7 @@ def summary_line(report):
               help="Filter spec name[:k=v,...]; repeat to chain, applied in order.")
 @click.pass_obj
 def process(options, source, destination, filters):
-    report = copy_uris(source, destination, filters, parallel=options["parallel"],
-                       verify=options["verify"] or options["verify_full"],
-                       verify_full=options["verify_full"], out=sys.stdout)
+    report = copy_uris(source, destination, filters, options, out=sys.stdout)
     click.echo(summary_line(report), err=True)
     if report.verify_errors:
         click.echo("Verification errors:", err=True)

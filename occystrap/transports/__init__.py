@@ -21,7 +21,7 @@ def register(scheme, source=None, sink=None):
 
 # scheme -> the subpackage that registers it; imported on first use, so a run only
 # loads the transports it touches.
-MODULES = {"tar": "tarball", "dir": "directory", "oci": "ocibundle"}
+MODULES = {"tar": "tarball", "dir": "directory", "oci": "ocibundle", "registry": "registry"}
 
 
 def _load(scheme):
