@@ -12,7 +12,8 @@ import logging
 import time
 
 from .filters import build_filter
-from .layers import run_layer
+from .compression import from_media_type
+from .layers import copy_blob, run_layer
 from .transports import open_sink, open_source
 from .transports.base import ImageSink, LayerWriter
 from .uri import parse_uri
@@ -44,27 +45,41 @@ def rewrite_config(config_bytes, results):
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None):
     """Copy source to sink through filters; return a CopyReport."""
     start = time.monotonic()
-    refs = source.layers()
-    sink.begin(source)
     try:
-        results = _run_layers(refs, filters, sink, max(1, parallel))
-        sink.finish(rewrite_config(source.config_bytes(), results), results)
-    except BaseException:
-        sink.abort()
-        raise
-    for filt in filters:
-        filt.finish(source, results, out)
-    errors = sink.verify(verify_full) if verify or verify_full else None
-    return CopyReport(layers=len(results), bytes=sum(r.size for r in results),
+        refs = source.layers()
+        sink.begin(source)
+        try:
+            results = _run_layers(refs, filters, sink, max(1, parallel))
+            sink.finish(rewrite_config(source.config_bytes(), results), results)
+        except BaseException:
+            sink.abort()
+            raise
+        for filt in filters:
+            filt.finish(source, results, out)
+        errors = sink.verify(verify_full) if verify or verify_full else None
+    finally:
+        sink.close()
+    return CopyReport(layers=len(results), bytes=sum(r.size or r.blob_size for r in results),
                       seconds=time.monotonic() - start, results=results,
                       verify_errors=errors)
 
 
 def _one_layer(ref, filters, sink):
+    same_blob = (not filters and ref.digest and ref.diff_id
+                 and sink.compression != "none"
+                 and from_media_type(ref.media_type) == sink.compression)
+    if same_blob:
+        reused = sink.try_reuse(ref)
+        if reused is not None:
+            LOG.debug("layer %d reused: %s", ref.index, ref.digest)
+            return reused
     writer = sink.open_layer(ref)
     try:
-        result = run_layer(ref, filters, writer, sink.compression, sink.compression_level,
-                           sink.layer_media_type)
+        if same_blob:
+            result = copy_blob(ref, writer, sink.layer_media_type)
+        else:
+            result = run_layer(ref, filters, writer, sink.compression, sink.compression_level,
+                               sink.layer_media_type)
     except BaseException:
         writer.abort()
         raise

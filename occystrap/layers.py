@@ -91,3 +91,18 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
                        blob_size=blob_size, media_type=media_type, source=ref,
                        members=counts[-1].count if counts else 0,
                        dropped=sum(s.dropped for s in counts))
+
+
+def copy_blob(ref, writer, media_type):
+    """Pass a stored blob through unchanged (same compression on both sides, no filters):
+    its digest and diff_id stay what the source says, verified by the source reader."""
+    digest = hashlib.sha256()
+    size = 0
+    with ref.open() as fileobj:
+        for chunk in iter(lambda: fileobj.read(compression.CHUNK), b""):
+            digest.update(chunk)
+            writer.write(chunk)
+            size += len(chunk)
+    return LayerResult(index=ref.index, diff_id=ref.diff_id, size=0,
+                       digest="sha256:" + digest.hexdigest(), blob_size=size,
+                       media_type=media_type, source=ref)

@@ -89,6 +89,11 @@ class ImageSink:
     def open_layer(self, ref):
         raise NotImplementedError
 
+    def try_reuse(self, ref):
+        """A LayerResult when the destination already has ref's blob as stored (no
+        transfer needed), else None."""
+        return None
+
     def finish(self, config_bytes, results):
         """All layers committed: write the config/manifest and make the output visible."""
         raise NotImplementedError
@@ -99,3 +104,6 @@ class ImageSink:
     def verify(self, full=False):
         """Re-read what was written; return a list of error strings."""
         return []
+
+    def close(self):
+        """Release connections; called once the copy (and verification) is over."""
