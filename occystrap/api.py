@@ -14,6 +14,7 @@ import time
 from .filters import build_filter
 from .compression import from_media_type
 from .layers import copy_blob, run_layer
+from .progress import Progress
 from .transports import open_sink, open_source
 from .transports.base import ImageSink, LayerWriter
 from .uri import parse_uri
@@ -49,7 +50,11 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         refs = source.layers()
         sink.begin(source)
         try:
-            results = _run_layers(refs, filters, sink, max(1, parallel))
+            progress = Progress(len(refs))
+            try:
+                results = _run_layers(refs, filters, sink, max(1, parallel), progress)
+            finally:
+                progress.close()
             sink.finish(rewrite_config(source.config_bytes(), results), results)
         except BaseException:
             sink.abort()
@@ -64,14 +69,14 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                       verify_errors=errors)
 
 
-def _one_layer(ref, filters, sink):
+def _one_layer(ref, filters, sink, progress):
     same_blob = (not filters and ref.digest and ref.diff_id
                  and sink.compression != "none"
                  and from_media_type(ref.media_type) == sink.compression)
     if same_blob:
         reused = sink.try_reuse(ref)
         if reused is not None:
-            LOG.debug("layer %d reused: %s", ref.index, ref.digest)
+            progress.layer_done(reused, reused=True)
             return reused
     writer = sink.open_layer(ref)
     try:
@@ -84,15 +89,15 @@ def _one_layer(ref, filters, sink):
         writer.abort()
         raise
     writer.commit(result)
-    LOG.debug("layer %d done: %s (%d bytes)", ref.index, result.diff_id, result.size)
+    progress.layer_done(result)
     return result
 
 
-def _run_layers(refs, filters, sink, parallel):
+def _run_layers(refs, filters, sink, parallel, progress):
     if parallel == 1 or len(refs) < 2:
-        return [_one_layer(ref, filters, sink) for ref in refs]
+        return [_one_layer(ref, filters, sink, progress) for ref in refs]
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink) for ref in refs]
+        futures = [pool.submit(_one_layer, ref, filters, sink, progress) for ref in refs]
         try:
             return [future.result() for future in futures]
         except BaseException:

@@ -12,6 +12,12 @@ OPTIONS = [
     click.option("--insecure", is_flag=True, help="Use plain HTTP for registries."),
     click.option("--compression", type=click.Choice(["gzip", "zstd"]),
                  envvar="OCCYSTRAP_COMPRESSION", help="Layer compression for registry output."),
+    click.option("--compression-level", type=int, envvar="OCCYSTRAP_COMPRESSION_LEVEL",
+                 help="Compression level for registry output (gzip: ISA-L 0-3, default 1; "
+                      "zstd: 1-22, default 3)."),
+    click.option("--ca-file", envvar="OCCYSTRAP_CA_FILE", type=click.Path(dir_okay=False),
+                 help="PEM file of CA certificates to trust for registries (default: "
+                      "SSL_CERT_FILE, else the system store)."),
     click.option("-j", "--parallel", type=click.IntRange(min=1), default=4, show_default=True,
                  envvar="OCCYSTRAP_PARALLEL", help="Layers processed at once."),
     click.option("--temp-dir", envvar="OCCYSTRAP_TEMP_DIR", help="Where temporary files go."),
