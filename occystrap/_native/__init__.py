@@ -10,7 +10,9 @@ import platform
 from . import _common  # noqa: F401
 
 IMPLEMENTATION = "python"
-if os.environ.get("OCCYSTRAP_NO_EXTENSIONS") != "1" and platform.python_implementation() == "CPython":
+_WANT_NATIVE = (os.environ.get("OCCYSTRAP_NO_EXTENSIONS") != "1"
+                and platform.python_implementation() == "CPython")
+if _WANT_NATIVE:
     try:
         from . import globset, rewrite, tarstream
         IMPLEMENTATION = "cython"

@@ -3,9 +3,11 @@ import click
 
 OPTIONS = [
     click.option("--verbose", is_flag=True, help="Debug logging for occystrap."),
-    click.option("--debug", is_flag=True, help="Debug logging for everything, tracebacks on errors."),
+    click.option("--debug", is_flag=True,
+                 help="Debug logging for everything, tracebacks on errors."),
     click.option("--os", "os_", default="linux", help="OS to select from a manifest list."),
-    click.option("--architecture", default="amd64", help="Architecture to select from a manifest list."),
+    click.option("--architecture", default="amd64",
+                 help="Architecture to select from a manifest list."),
     click.option("--variant", default="", help="CPU variant to select from a manifest list."),
     click.option("--username", envvar="OCCYSTRAP_USERNAME", help="Registry username."),
     click.option("--password", envvar="OCCYSTRAP_PASSWORD", help="Registry password."),

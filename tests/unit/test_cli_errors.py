@@ -20,7 +20,8 @@ def leftovers(directory):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["process", "tar:///nonexistent/x.tar", "tar:///tmp/y.tar"], "Error: No such file: /nonexistent/x.tar"),
+    (["process", "tar:///nonexistent/x.tar", "tar:///tmp/y.tar"],
+     "Error: No such file: /nonexistent/x.tar"),
     (["process", "bogus://x", "tar:///tmp/y.tar"], "Error: Unknown input scheme: bogus"),
     (["process", "nocolon", "tar:///tmp/y.tar"], "Error: Missing scheme in URI: nocolon"),
     (["process", "tar://", "tar:///tmp/y.tar"], "Error: tar:// URI requires a path"),

@@ -30,7 +30,8 @@ class TarballSource(ImageSource):
             with open(path, "rb") as fileobj:
                 self._members = {}
                 for member in tarindex.iter_members(fileobj):
-                    self._members[posixpath.normpath(member.name.decode("utf-8", "surrogateescape"))] = member
+                    name = member.name.decode("utf-8", "surrogateescape")
+                    self._members[posixpath.normpath(name)] = member
         except TarError as exc:
             raise InputError("%s is not a valid tarball: %s" % (path, exc)) from None
         except OSError as exc:
