@@ -46,6 +46,9 @@ def rewrite_config(config_bytes, results):
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None):
     """Copy source to sink through filters; return a CopyReport."""
     start = time.monotonic()
+    for position, filt in enumerate(filters):
+        # observers after a content filter see (and name layers by) the rewritten layer
+        filt.after_rewrite = any(f.changes_content for f in filters[:position])
     try:
         refs = source.layers()
         sink.begin(source)

@@ -83,8 +83,13 @@ def parse_uri(text):
 @dataclasses.dataclass(frozen=True)
 class FilterSpec:
     name: str
-    options: dict
+    options: dict           # type-coerced values, as 0.4.17 had them
     text: str
+    raw: dict = None        # the same values as typed (patterns, paths, numbers like "0")
+
+    def __post_init__(self):
+        if self.raw is None:
+            object.__setattr__(self, "raw", dict(self.options))
 
 
 def parse_filter(text):
@@ -106,4 +111,4 @@ def parse_filter(text):
                 raise URIParseError("Invalid filter option (missing =): %s" % segment)
             else:
                 options[last] += "," + segment.strip()
-    return FilterSpec(name, {k: coerce(v) for k, v in options.items()}, text)
+    return FilterSpec(name, {k: coerce(v) for k, v in options.items()}, text, options)

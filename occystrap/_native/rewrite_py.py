@@ -146,10 +146,11 @@ class TarRewriter:
         self._state = _HEADER
         self._need = BLOCK
         if kind == XGLTYPE:
-            # A global header applies to the whole archive: always keep it, as is.
+            # A global header applies to the whole archive: never dropped with a member;
+            # its timestamp records go under normalize-timestamps like a member's.
             if self._rewrite:
-                out += block + data + bytes(self._ts.padded(size) - size)
-                return
+                self._emit_ext(out, kind, block, data)
+            return
         self._ext.append((kind, block, data))
 
     def _sparse(self, out):
@@ -227,7 +228,7 @@ class TarRewriter:
         return block
 
     def _emit_ext(self, out, kind, block, data):
-        if kind == XHDTYPE and self._mtime is not None:
+        if kind in (XHDTYPE, XGLTYPE) and self._mtime is not None:
             data = self._ts.filter_pax(data, PAX_TIME_KEYS)
             if not data:
                 return

@@ -54,10 +54,7 @@ def main(argv=None):
     except click.ClickException as exc:
         exc.show()
         code = exc.exit_code
-    except click.Abort:
-        click.echo("Error: aborted", err=True)
-        code = 1
-    except KeyboardInterrupt:
+    except (click.Abort, KeyboardInterrupt):   # click turns Ctrl-C into Abort
         click.echo("Error: interrupted", err=True)
         code = 130
     except OccystrapError as exc:

@@ -32,6 +32,7 @@ class Filter:
     """Base class; `spec` is the parsed FilterSpec."""
     name = ""
     changes_content = False
+    after_rewrite = False           # set by the copier: a content filter runs before this
 
     def __init__(self, spec):
         self.spec = spec
@@ -49,8 +50,18 @@ class Filter:
     def finish(self, source, results, out):
         """Called once all layers are written (results in manifest order)."""
 
-    def option(self, *names, default=None):
+    def layer_name(self, ref, results):
+        """The layer's element name at this point of the chain: the source's name, or
+        the rewritten diff_id's hex after a content filter (as 0.4.17 renamed them)."""
+        if self.after_rewrite and results:
+            return results[ref.index].diff_id.split(":", 1)[1]
+        return ref.name
+
+    def option(self, *names, default=None, raw=False):
+        """The first of names given; raw=True returns the text as typed (no coercion,
+        so `ts=0` stays a number and `pattern=1` stays "1")."""
+        values = self.spec.raw if raw else self.spec.options
         for name in names:
-            if name in self.spec.options:
-                return self.spec.options[name]
+            if name in values:
+                return values[name]
         return default

@@ -17,7 +17,7 @@ class Exclude(Filter):
 
     def __init__(self, spec):
         super().__init__(spec)
-        pattern = self.option("pattern", "patterns")
+        pattern = self.option("pattern", "patterns", raw=True)
         if pattern is None or pattern == "":
             raise URIParseError("exclude filter requires pattern option")
         patterns = [p.strip() for p in str(pattern).split(",") if p.strip()]

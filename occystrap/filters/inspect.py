@@ -34,7 +34,7 @@ class Inspect(Filter):
 
     def __init__(self, spec):
         super().__init__(spec)
-        self.path = self.option("file")
+        self.path = self.option("file", raw=True)
         if not self.path:
             raise URIParseError("inspect filter requires file option")
         self.path = str(self.path)
@@ -58,7 +58,8 @@ class Inspect(Filter):
             layers.append({"Comment": entry.get("comment", ""),
                            "Created": _unix(entry.get("created", "")),
                            "CreatedBy": entry.get("created_by", ""),
-                           "Id": "sha256:" + ref.name, "Size": observer.bytes, "Tags": None})
+                           "Id": "sha256:" + self.layer_name(ref, results),
+                           "Size": observer.bytes, "Tags": None})
         layers.reverse()
         if layers:
             layers[0]["Tags"] = ["%s:%s" % (source.image, source.tag)]

@@ -11,10 +11,12 @@ class NormalizeTimestamps(Filter):
 
     def __init__(self, spec):
         super().__init__(spec)
-        value = self.option("timestamp", "ts", default=0)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise URIParseError("normalize-timestamps: timestamp must be an integer: %s" % value)
-        self.timestamp = value
+        value = self.option("timestamp", "ts", default="0", raw=True)
+        try:
+            self.timestamp = int(value)
+        except ValueError:
+            raise URIParseError("normalize-timestamps: timestamp must be an integer: %s"
+                                % value) from None
 
     def stage(self, ref):
         return rewrite.TarRewriter(mtime=self.timestamp)

@@ -31,7 +31,7 @@ class Search(Filter):
 
     def __init__(self, spec):
         super().__init__(spec)
-        pattern = self.option("pattern")
+        pattern = self.option("pattern", raw=True)
         if pattern is None or pattern == "":
             raise URIParseError("search filter requires pattern option")
         self.pattern = str(pattern)
@@ -53,7 +53,7 @@ class Search(Filter):
         self.stages[ref.index] = (ref, observer)
         return observer
 
-    def matches(self):
+    def matches(self, results=None):
         """[(layer name, [members])] for layers with matches, in manifest order."""
         found = []
         for index in sorted(self.stages):
@@ -61,11 +61,11 @@ class Search(Filter):
             hits = [m for m in observer.members
                     if self._match(m.name.decode("utf-8", "surrogateescape"))]
             if hits:
-                found.append((ref.name, hits))
+                found.append((self.layer_name(ref, results), hits))
         return found
 
     def finish(self, source, results, out):
-        found = self.matches()
+        found = self.matches(results)
         if self.script_friendly:
             for layer, hits in found:
                 for member in hits:

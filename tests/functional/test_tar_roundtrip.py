@@ -124,3 +124,16 @@ def test_rewritten_image_runs(daemon, tmp_path, request):
                       "/bin/busybox", "ls", "/etc/secret.key", check=False)
     assert missing.returncode != 0
     peer.docker("rmi", ref)
+
+
+def test_output_is_identical_whatever_the_parallelism(tmp_path):
+    path = tmp_path / "in.tar"
+    layers = [ib.layer([("file", "f%d" % i, os.urandom(300000))]) for i in range(6)]
+    ib.build_image(path, layers)
+    outputs = set()
+    for jobs in ("1", "3", "8"):
+        out = tmp_path / ("out-%s.tar" % jobs)
+        occystrap("-j", jobs, "process", "tar://%s" % path, "tar://%s" % out,
+                  "-f", "normalize-timestamps", check=True)
+        outputs.add(out.read_bytes())
+    assert len(outputs) == 1

@@ -164,3 +164,17 @@ def test_globset_matches_fnmatch(twins, pattern, name):
     expected = fnmatch.fnmatchcase(name.encode(), normalized)
     for twin in twins:
         assert twin.globset.GlobSet([pattern]).match(name.encode()) == expected, twin.name
+
+
+def test_global_pax_timestamps_are_normalized(impl):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT,
+                      pax_headers={"mtime": "1234.5", "comment": "kept"}) as tar:
+        info = tarfile.TarInfo("a")
+        info.mtime = 99
+        tar.addfile(info)
+    out, _ = run(impl, buf.getvalue(), 100, mtime=0)
+    with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+        (member,) = tar.getmembers()
+        assert member.mtime == 0
+        assert tar.pax_headers == {"comment": "kept"}

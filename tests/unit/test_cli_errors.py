@@ -135,3 +135,14 @@ def test_missing_output_directory(good, tmp_path):
     proc = occystrap("process", "tar://%s" % good, "tar://%s" % (tmp_path / "no" / "o.tar"),
                      check=False)
     assert "Error: Output directory does not exist" in proc.stderr
+
+
+def test_failed_expand_leaves_an_existing_directory_intact(good, tmp_path):
+    out = tmp_path / "shared"
+    occystrap("process", "tar://%s" % good, "dir://%s?expand=true" % out, check=True)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    evil = tmp_path / "evil.tar"
+    ib.build_image(evil, [ib.layer([("file", "../escape", b"x")])], repotag="example.com/e:1")
+    occystrap("process", "tar://%s" % evil, "dir://%s?expand=true" % out, check=False)
+    after = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before

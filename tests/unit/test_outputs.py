@@ -124,3 +124,15 @@ def test_search_and_inspect_as_filters(image, tmp_path):
     assert [layer["Tags"] for layer in record["layers"][1:]] == [None, None]
     with tarfile.open(out) as tar:
         assert tar.getmember("manifest.json")
+
+
+def test_inspect_after_a_rewrite_names_rewritten_layers(image, tmp_path):
+    path, info = image
+    jsonl = tmp_path / "i.jsonl"
+    out = tmp_path / "o.tar"
+    occystrap("process", "tar://%s" % path, "tar://%s" % out, "-f", "normalize-timestamps",
+              "-f", "inspect:file=%s" % jsonl, check=True)
+    with tarfile.open(out) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))[0]
+    ids = [layer["Id"] for layer in json.loads(jsonl.read_text())["layers"]]
+    assert ids == ["sha256:" + name.split("/")[0] for name in reversed(manifest["Layers"])]

@@ -54,3 +54,14 @@ def test_filter_specs():
 def test_coerce():
     assert [coerce(v) for v in ["true", "YES", "1", "no", "0", "17", "x"]] == \
         [True, True, True, False, False, 17, "x"]
+
+
+def test_filter_options_keep_the_typed_text():
+    # ts=0 coerces to False and pattern=1 to True in 0.4.17's grammar; filters that need
+    # numbers or patterns read the text as typed
+    spec = parse_filter("normalize-timestamps:ts=0")
+    assert spec.options == {"ts": False} and spec.raw == {"ts": "0"}
+    from occystrap.filters import build_filter
+    assert build_filter("normalize-timestamps:ts=1").timestamp == 1
+    assert build_filter("normalize-timestamps:timestamp=0").timestamp == 0
+    assert build_filter("exclude:pattern=1").globs.patterns == (b"1",)

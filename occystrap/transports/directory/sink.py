@@ -84,21 +84,30 @@ class DirectorySink(ImageSink):
         return "manifest-%s-%s.json" % (self.image.replace("/", "_"), self.tag.replace("/", "_"))
 
     def finish(self, config_bytes, results):
+        """Write the config, expand, then publish manifest and catalog last: a failure
+        before that point leaves an existing directory's images as they were."""
         config_name = digest_hex(sha256_digest(config_bytes)) + ".json"
         config_path = os.path.join(self.path, config_name)
-        write_atomic(config_path, config_bytes)
+        if not os.path.exists(config_path):
+            write_atomic(config_path, config_bytes)
+            self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
+        staging = None
+        if self.expand:
+            staging = self._expand_to_staging([self._layer_path(r) for r in results])
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
-                 "RepoTags": ["%s:%s" % (self.image, self.tag)]}
+                 "RepoTags": [] if self.image == "unknown"
+                 else ["%s:%s" % (self.image, self.tag)]}
         if self.unique_names:
             entry["ImageName"] = self.image
-        manifest_path = os.path.join(self.path, self.manifest_name)
-        write_atomic(manifest_path, _dump([entry]))
-        self._created.append(manifest_path)
+        if staging is not None:
+            target = os.path.join(self.path, self.manifest_name[:-len(".json")])
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        write_atomic(os.path.join(self.path, self.manifest_name), _dump([entry]))
         self._update_catalog()
-        if self.expand:
-            self._expand([self._layer_path(r) for r in results])
 
     def _update_catalog(self):
         lock = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)   # flock the directory itself
@@ -117,19 +126,15 @@ class DirectorySink(ImageSink):
         finally:
             os.close(lock)
 
-    def _expand(self, layer_paths):
-        target = os.path.join(self.path, self.manifest_name[:-len(".json")])
+    def _expand_to_staging(self, layer_paths):
         staging = tempfile.mkdtemp(prefix=".occystrap-expand-", dir=self.path)
         os.chmod(staging, 0o755)        # mkdtemp makes it 0700; an image's "./" entry wins
         try:
-            stats = expand.expand_layers(layer_paths, staging)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            os.replace(staging, target)
+            self.expand_stats = expand.expand_layers(layer_paths, staging)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self.expand_stats = stats
+        return staging
 
     def abort(self):
         if self._created_root:

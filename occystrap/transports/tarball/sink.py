@@ -54,16 +54,23 @@ def _header(name, size):
 
 
 class _LayerWriter(LayerWriter):
-    def __init__(self, sink):
+    """Writes one layer: straight into the tarball when it is the next one due and the
+    file is free, else into a spool file appended in layer order later (so the output is
+    byte-for-byte the same whatever -j is)."""
+
+    def __init__(self, sink, index):
         self._sink = sink
+        self._index = index
         self._size = 0
-        if sink._lock.acquire(blocking=False):
-            self._direct = True
+        with sink._lock:
+            self._direct = sink._next == index and not sink._busy
+            if self._direct:
+                sink._busy = True
+        if self._direct:
             self._start = sink._file.tell()
             sink._file.write(bytes(BLOCK))         # placeholder header
             self._out = sink._file
         else:
-            self._direct = False
             self._out = tempfile.TemporaryFile(dir=sink._dir, prefix=".occystrap-spool-")
 
     def write(self, data):
@@ -73,37 +80,38 @@ class _LayerWriter(LayerWriter):
     def commit(self, result):
         sink = self._sink
         name = "%s/layer.tar" % digest_hex(result.diff_id)
-        if not self._direct:
-            sink._lock.acquire()
-        try:
-            out = sink._file
-            if name in sink._names:
-                if self._direct:                  # a repeated layer: drop the copy
+        with sink._lock:
+            if self._direct:
+                out = sink._file
+                if name in sink._names:           # a repeated layer: drop the copy
                     out.seek(self._start)
                     out.truncate()
-                return
-            if self._direct:
-                end = out.tell()
-                out.seek(self._start)
-                out.write(_header(name, self._size))
-                out.seek(end)
+                else:
+                    end = out.tell()
+                    out.seek(self._start)
+                    out.write(_header(name, self._size))
+                    out.seek(end)
+                    out.write(bytes(-self._size % BLOCK))
+                    sink._written(name, self._size)
+                sink._busy = False
+                sink._next += 1
             else:
-                out.write(_header(name, self._size))
-                _append(self._out, out, self._size)
-            out.write(bytes(-self._size % BLOCK))
-            sink._names[name] = self._size
-            sink.layers_written += 1
-            sink.bytes_written += self._size
-        finally:
-            sink._lock.release()
-            if not self._direct:
-                self._out.close()
+                sink._pending[self._index] = (self, name)
+            sink._drain()
+
+    def append_to(self, out, name):
+        """Append this spooled layer (header, data, padding) to the tarball."""
+        out.write(_header(name, self._size))
+        _append(self._out, out, self._size)
+        out.write(bytes(-self._size % BLOCK))
 
     def abort(self):
+        sink = self._sink
         if self._direct:
-            self._sink._file.seek(self._start)
-            self._sink._file.truncate()
-            self._sink._lock.release()
+            with sink._lock:
+                sink._file.seek(self._start)
+                sink._file.truncate()
+                sink._busy = False
         else:
             self._out.close()
 
@@ -116,6 +124,9 @@ class TarballSink(ImageSink):
         self._tmp = None
         self._names = {}
         self._lock = threading.Lock()
+        self._next = 0              # index of the next layer due in the tarball
+        self._busy = False          # a layer is being written straight into the file
+        self._pending = {}          # index -> (spooled writer, member name)
         self._manifest = None
 
     @classmethod
@@ -136,7 +147,22 @@ class TarballSink(ImageSink):
         self._file = os.fdopen(fd, "w+b")
 
     def open_layer(self, ref):
-        return _LayerWriter(self)
+        return _LayerWriter(self, ref.index)
+
+    def _written(self, name, size):
+        self._names[name] = size
+        self.layers_written += 1
+        self.bytes_written += size
+
+    def _drain(self):
+        """Append spooled layers that are now due, in order (caller holds the lock)."""
+        while not self._busy and self._next in self._pending:
+            writer, name = self._pending.pop(self._next)
+            if name not in self._names:
+                writer.append_to(self._file, name)
+                self._written(name, writer._size)
+            writer._out.close()
+            self._next += 1
 
     def _add(self, name, data):
         self._file.write(_header(name, len(data)))
