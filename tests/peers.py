@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -86,9 +87,15 @@ def unix_ping(sock_path, timeout=1.0):
     return reply.startswith(b'HTTP/1.') and reply.split(b' ', 2)[1] == b'200'
 
 
-def http_ok(url, timeout=1.0):
-    """True when `url` answers (any HTTP status counts: the server is up)."""
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def http_ok(url, timeout=1.0, context=None):
+    """True when `url` answers (any HTTP status counts: the server is up).
+
+    `context` is an ssl.SSLContext for https URLs (e.g. trusting a test CA).
+    """
+    handlers = [urllib.request.ProxyHandler({})]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(*handlers)
     try:
         with opener.open(url, timeout=timeout):
             return True
@@ -376,21 +383,42 @@ http:
 
 
 class Registry(Peer):
-    """Debian's docker-registry (Distribution 2.8) over plain HTTP.
+    """Debian's docker-registry (Distribution 2.8) over plain HTTP by default.
 
     The package's own config enables htpasswd with a directory as the path,
     so we always write our own.  `url` is '127.0.0.1:PORT' (no scheme), as
-    used in image references.
+    used in image references; `base_url` adds the scheme.
+
+    Options (see REAL-PEERS.md for each config):
+    - tls=True: HTTPS with a self-signed cert for 127.0.0.1/localhost made by
+      openssl; `ca_file` is its PEM, to trust it.
+    - htpasswd={'user': 'pass'}: Basic auth (bcrypt file from `htpasswd -Bbn`).
+    - token=TokenServer (started): Bearer token auth verified against the
+      issuer's certificate; iss/aud must match its issuer/service.
     """
 
     name = 'registry'
     start_timeout = 15.0
 
-    def __init__(self, storage='filesystem'):
+    def __init__(self, storage='filesystem', tls=False, htpasswd=None, token=None):
         super().__init__()
+        if htpasswd and token:
+            raise ValueError('choose htpasswd or token auth, not both')
         self.storage = storage
+        self.tls = tls
+        self.htpasswd = dict(htpasswd) if htpasswd else None
+        self.token = token
         self.port = None
         self.url = None
+        self.ca_file = None
+
+    @property
+    def scheme(self):
+        return 'https' if self.tls else 'http'
+
+    @property
+    def base_url(self):
+        return '%s://%s' % (self.scheme, self.url)
 
     def prepare(self):
         self.port = free_port()
@@ -401,15 +429,45 @@ class Registry(Peer):
             data = os.path.join(self.dir, 'data')
             os.makedirs(data)
             storage = 'filesystem: {rootdirectory: %s}' % data
+        config = REGISTRY_CONFIG % {'storage': storage, 'port': self.port}
+        if self.tls:
+            if self.ca_file is None or not os.path.exists(self.ca_file):
+                self._make_cert()
+            config += '  tls: {certificate: %s, key: %s}\n' % (self.ca_file, self._key_file)
+        if self.htpasswd:
+            path = os.path.join(self.dir, 'htpasswd')
+            with open(path, 'w') as f:
+                for user, password in self.htpasswd.items():
+                    f.write(subprocess.run(['htpasswd', '-Bbn', user, password], check=True,
+                                           capture_output=True, text=True).stdout.strip()
+                            + '\n')
+            config += 'auth:\n  htpasswd: {realm: test-realm, path: %s}\n' % path
+        if self.token is not None:
+            config += ('auth:\n  token: {realm: "%s", service: %s, issuer: %s, '
+                       'rootcertbundle: %s}\n' % (self.token.realm, self.token.service,
+                                                  self.token.issuer, self.token.cert_path))
         self.config_path = os.path.join(self.dir, 'config.yml')
         with open(self.config_path, 'w') as f:
-            f.write(REGISTRY_CONFIG % {'storage': storage, 'port': self.port})
+            f.write(config)
+
+    def _make_cert(self):
+        # Kept in the registry's own dir, so a restart on a new port reuses nothing.
+        self._key_file = os.path.join(self.dir, 'key.pem')
+        self.ca_file = os.path.join(self.dir, 'cert.pem')
+        subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes',
+                        '-days', '30', '-keyout', self._key_file, '-out', self.ca_file,
+                        '-subj', '/CN=127.0.0.1',
+                        '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+                       check=True, capture_output=True, stdin=subprocess.DEVNULL)
 
     def command(self):
         return ['docker-registry', 'serve', self.config_path]
 
     def ready(self):
-        return http_ok('http://%s/v2/' % self.url)
+        context = None
+        if self.tls:
+            context = ssl.create_default_context(cafile=self.ca_file)
+        return http_ok('%s/v2/' % self.base_url, context=context)
 
     def start(self):
         # free_port() can race with another process; retry on a new port.

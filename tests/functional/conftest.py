@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import peers  # noqa: E402  (tests/peers.py)
+import tokenserver  # noqa: E402  (tests/tokenserver.py)
 
 
 def _need(binary):
@@ -45,6 +46,48 @@ def registry():
     """docker-registry over plain HTTP; .url is '127.0.0.1:PORT'."""
     _need('docker-registry')
     daemon = peers.Registry().start()
+    yield daemon
+    daemon.stop()
+
+
+REGISTRY_USERS = {'testuser': 'testpass'}
+
+
+@pytest.fixture(scope='session')
+def registry_tls():
+    """docker-registry over HTTPS with a self-signed cert; .ca_file trusts it."""
+    _need('docker-registry')
+    _need('openssl')
+    daemon = peers.Registry(tls=True).start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def registry_basic():
+    """docker-registry with htpasswd (Basic) auth; .htpasswd is {user: password}."""
+    _need('docker-registry')
+    _need('htpasswd')
+    daemon = peers.Registry(htpasswd=REGISTRY_USERS).start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def token_server():
+    """The tests' own token issuer (tests/tokenserver.py); users REGISTRY_USERS,
+    anonymous pull allowed (set .anonymous_pull per test and restore it)."""
+    _need('openssl')
+    server = tokenserver.TokenServer(users=REGISTRY_USERS).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def registry_token(token_server):
+    """docker-registry with Bearer token auth; .token is the TokenServer."""
+    _need('docker-registry')
+    daemon = peers.Registry(token=token_server).start()
     yield daemon
     daemon.stop()
 

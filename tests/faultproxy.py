@@ -1,0 +1,88 @@
+"""A fault-injecting HTTP proxy in front of a real registry, for the failures a healthy
+registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
+
+Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
+"cut" (send half the body, then close), or an int status to answer instead.  Each
+fault fires `count` times, then the proxy forwards normally.
+"""
+import http.client
+import http.server
+import re
+import threading
+
+
+class FaultProxy:
+    def __init__(self, upstream):
+        self.upstream = upstream            # "127.0.0.1:PORT"
+        self.faults = []
+        self.hits = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                fault = proxy._take(self.command, self.path)
+                if isinstance(fault, int):
+                    self.send_response(fault)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers["Host"] = proxy.upstream
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                conn.close()
+                if fault == "corrupt" and data:
+                    data = bytes([data[0] ^ 0xFF]) + data[1:]
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value.replace(proxy.upstream, proxy.address))
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if fault == "cut":
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.address = "127.0.0.1:%d" % self.server.server_address[1]
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _take(self, method, path):
+        with self._lock:
+            self.hits.append((method, path))
+            for fault in self.faults:
+                if fault[0] == method and re.search(fault[1], path) and fault[3] > 0:
+                    fault[3] -= 1
+                    return fault[2]
+        return None
+
+    def add(self, method, pattern, kind, count=1):
+        with self._lock:
+            self.faults.append([method, pattern, kind, count])
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join()
