@@ -4,6 +4,7 @@ Every failure a user can cause ends as one `Error: <message>` line on stderr and
 status 1 (0.4.17 printed tracebacks for some, E.2 #14); `--debug` adds the traceback.
 Machine output goes to stdout, logs and the Summary line to stderr.
 """
+import importlib
 import logging
 import os
 import sys
@@ -39,6 +40,12 @@ def cli(ctx, **options):
 
 def _register_commands():
     from . import check, info, process, search  # noqa: F401
+    for optional in ("proxy", "legacy"):        # commands that live in their own modules
+        try:
+            importlib.import_module("." + optional, __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != "%s.%s" % (__name__, optional):
+                raise
 
 
 _register_commands()

@@ -21,12 +21,17 @@ def register(scheme, source=None, sink=None):
 
 # scheme -> the subpackage that registers it; imported on first use, so a run only
 # loads the transports it touches.
-MODULES = {"tar": "tarball", "dir": "directory", "oci": "ocibundle", "registry": "registry"}
+MODULES = {"tar": "tarball", "dir": "directory", "oci": "ocibundle", "registry": "registry",
+           "docker": "docker", "dockerpush": "dockerpush", "mounts": "mounts"}
 
 
 def _load(scheme):
     if scheme in MODULES and scheme not in _SOURCES and scheme not in _SINKS:
-        importlib.import_module("." + MODULES[scheme], __name__)
+        try:
+            importlib.import_module("." + MODULES[scheme], __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != "%s.%s" % (__name__, MODULES[scheme]):
+                raise                   # a real missing dependency, not a missing transport
 
 
 def open_source(uri, options=None):
