@@ -101,13 +101,21 @@ cdef inline Py_ssize_t _cstrlen(const unsigned char* p, Py_ssize_t width) noexce
 
 
 cdef inline bint _valid_header(const unsigned char* h, long long* size) noexcept nogil:
-    cdef long long stored
+    """Checksum and every numeric field as the Python parser reads them (anything it
+    would reject goes to it, so both twins raise the same error)."""
+    cdef long long stored, value
     if _is_zero(h):
         return False
     if c_parse_number(h + 148, 8, &stored) < 0 or (
             stored != c_checksum(h) and stored != c_signed_checksum(h)):
         return False
     if c_parse_number(h + 124, 12, size) < 0 or size[0] < 0:
+        return False
+    if (c_parse_number(h + 100, 8, &value) < 0 or c_parse_number(h + 108, 8, &value) < 0
+            or c_parse_number(h + 116, 8, &value) < 0
+            or c_parse_number(h + 136, 12, &value) < 0
+            or c_parse_number(h + 329, 8, &value) < 0
+            or c_parse_number(h + 337, 8, &value) < 0):
         return False
     return True
 
@@ -331,7 +339,10 @@ class TarRewriter(_py.TarRewriter):
         cdef bytearray out
         cdef unsigned char* dst
         cdef unsigned char kind
-        cdef bint fast = not self._collect
+        cdef bint fast = True
+        cdef Py_ssize_t ext_at, ext_size
+        cdef long long number
+        cdef const char* base
         if isinstance(data, memoryview):
             data = data.cast("B")
         view = data
@@ -343,7 +354,7 @@ class TarRewriter(_py.TarRewriter):
         dst = <unsigned char*>PyByteArray_AS_STRING(out)
         s.rewrite = self._rewrite
         s.patch = self._mtime is not None
-        s.decide = self._exclude is not None
+        s.decide = self._exclude is not None or self._collect
         s.max_ext = MAX_EXT_HEADER
         if s.patch:
             memcpy(s.mtime, <const unsigned char*>self._mtime, 12)
@@ -366,13 +377,34 @@ class TarRewriter(_py.TarRewriter):
                 else:
                     pos = _scan(&s, &view[0], pos, n, dst, &dpos, &g, &why)
                 if why == G_DECIDE:
-                    kind = g.type
-                    name = _group_name(&g)
-                    if kind == 0 and name.endswith(b"/"):
-                        kind = 53
-                    if kind == 53 and len(name) > 1:
-                        name = name.rstrip(b"/")
-                    keep = self._keep(name, bytes([kind]), g.link[:g.link_len])
+                    member = None
+                    if self._collect:
+                        base = <const char*>&view[0]
+                        ext = []
+                        ext_at = g.start
+                        while ext_at < g.main:
+                            c_parse_number(&view[ext_at] + 124, 12, &number)
+                            ext_size = number
+                            ext.append((base[ext_at + 156:ext_at + 157],
+                                        base[ext_at + 512:ext_at + 512 + ext_size]))
+                            ext_at += 512 + _padded(ext_size)
+                        member = self._ts.resolve_member(
+                            self._ts.parse_header(base[g.main:g.end]), ext,
+                            s.offset + (g.end - g.start))
+                        if self._mtime is not None:
+                            member = member._replace(mtime=self._ts.parse_number(self._mtime))
+                        name, kind, link = member.name, member.type[0], member.linkname
+                    else:
+                        kind = g.type
+                        name = _group_name(&g)
+                        if kind == 0 and name.endswith(b"/"):
+                            kind = 53
+                        if kind == 53 and len(name) > 1:
+                            name = name.rstrip(b"/")
+                        link = g.link[:g.link_len]
+                    keep = self._exclude is None or self._keep(name, bytes([kind]), link)
+                    if keep and member is not None:
+                        self.members.append(member)
                     if keep and s.rewrite:
                         dpos = _emit_group(&s, &view[0], &g, dst, dpos)
                     if not keep:
