@@ -1,0 +1,82 @@
+"""docker:// source: an image from the daemon's save stream, via a temporary tarball.
+
+Why a temporary copy: the Engine API has no per-layer endpoint (moby#24851), only
+`GET /images/{name}/get`, a docker-save tarball whose manifest.json (and so the layer
+order and which member is which layer) comes at its *end*, after every layer.  A
+streaming reader must therefore buffer layers anyway (0.4.17 did, one temp file per
+layer); one seekable copy of the stream is the honest minimum, and it lets the tar://
+reader do the rest: legacy saves (dockerd < 25), the OCI layout of Docker 25+, and
+podman's symlinked `<id>/layer.tar -> ../<diffid>.tar` layers (on which 0.4.17
+crashed, E.2 #10).  The copy lives in --temp-dir (else the system temp dir) and is
+deleted on close().
+"""
+import os
+import tempfile
+
+from ...errors import InputError
+from ..base import ImageSource
+from ..tarball.source import TarballSource
+from .api import DockerAPI, reference, socket_of
+
+
+class DockerSource(ImageSource):
+    thread_safe_blobs = True
+
+    def __init__(self, name, tag, ref, socket_path, temp_dir=None):
+        self.image, self.tag = name, tag     # as the user named it (podman says localhost/…)
+        self._path = None
+        self._tarball = None
+        api = DockerAPI(socket_path, InputError)
+        try:
+            inspected = api.inspect(ref)
+            if inspected is None:
+                raise InputError("Image not found: %s" % ref)
+            self.image_id = inspected.get("Id")
+            self._path = _save(api, ref, temp_dir)
+            self._tarball = TarballSource(self._path)
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            api.close()
+
+    @classmethod
+    def from_uri(cls, uri, options):
+        name, tag, ref = reference(uri)
+        return cls(name, tag, ref, socket_of(uri), options.get("temp_dir"))
+
+    def manifest(self):
+        return self._tarball.manifest()
+
+    def config_bytes(self):
+        return self._tarball.config_bytes()
+
+    def config_name(self):
+        return self._tarball.config_name()
+
+    def layers(self):
+        return self._tarball.layers()
+
+    def close(self):
+        if self._path is not None:
+            try:
+                os.unlink(self._path)
+            except FileNotFoundError:
+                pass
+            self._path = None
+
+
+def _save(api, ref, temp_dir):
+    """Stream the daemon's save of ref into a new temp file; return its path."""
+    try:
+        fd, path = tempfile.mkstemp(prefix=".occystrap-docker-", suffix=".tar", dir=temp_dir)
+    except OSError as exc:
+        raise InputError("cannot create a temporary file in %s: %s"
+                         % (temp_dir or tempfile.gettempdir(), exc.strerror)) from None
+    try:
+        with os.fdopen(fd, "wb") as fileobj:
+            api.save(ref, fileobj)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
