@@ -1,0 +1,32 @@
+"""`occystrap proxy`: run a filtering registry proxy (0.4.17 A.2, B.13)."""
+import click
+
+from . import cli
+
+
+@cli.command(help="Run a filtering registry proxy.\n\n"
+                  "Clients push to it (docker push, skopeo copy); each image runs through "
+                  "the filters and is pushed to DOWNSTREAM.  With --upstream it is also a "
+                  "pull-through cache: images missing downstream are fetched from the "
+                  "upstream, filtered, stored downstream and served.")
+@click.option("-l", "--listen", default="127.0.0.1:5050", show_default=True,
+              help="HOST[:PORT] to listen on (plain HTTP; port 0 picks a free one).")
+@click.option("-d", "--downstream", required=True,
+              help="Registry to push filtered images to: HOST[:PORT][/PREFIX].")
+@click.option("-f", "--filter", "filters", multiple=True,
+              help="Filter spec name[:k=v,...]; repeat to chain, applied in order.")
+@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images processed at once (pushes and pulls).")
+@click.option("-u", "--upstream",
+              help="Enable pull-through from [USER:PASS@]HOST[:PORT].")
+@click.option("--upstream-username", envvar="OCCYSTRAP_UPSTREAM_USERNAME",
+              help="Upstream username (overrides the one in --upstream).")
+@click.option("--upstream-password", envvar="OCCYSTRAP_UPSTREAM_PASSWORD",
+              help="Upstream password (overrides the one in --upstream).")
+@click.pass_obj
+def proxy(options, listen, downstream, filters, concurrency, upstream, upstream_username,
+          upstream_password):
+    from ..proxy import Proxy
+    return Proxy(downstream, filters, options, listen=listen, concurrency=concurrency,
+                 upstream=upstream, upstream_username=upstream_username,
+                 upstream_password=upstream_password).run()
