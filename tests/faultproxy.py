@@ -25,9 +25,21 @@ class FaultProxy:
             def log_message(self, *args):
                 pass
 
-            def _forward(self):
+            def _read_body(self):
+                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                    parts = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0], 16)
+                        if size == 0:
+                            self.rfile.readline()
+                            return b"".join(parts)
+                        parts.append(self.rfile.read(size))
+                        self.rfile.readline()
                 length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                return self.rfile.read(length) if length else None
+
+            def _forward(self):
+                body = self._read_body()
                 fault = proxy._take(self.command, self.path)
                 if isinstance(fault, int):
                     self.send_response(fault)
@@ -35,7 +47,8 @@ class FaultProxy:
                     self.end_headers()
                     return
                 conn = http.client.HTTPConnection(proxy.upstream, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("host", "transfer-encoding", "content-length")}
                 headers["Host"] = proxy.upstream
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()

@@ -1,13 +1,14 @@
 """registry:// sink: push an image over the OCI distribution API (0.4.17 B.10, fixed).
 
-Each layer is compressed while it streams and uploaded in chunked PATCHes (no whole
-layer in RAM, 0.4.17 held two copies); blobs the registry already has are skipped with
+Each layer is compressed while it streams and uploaded as it is produced, in one
+chunked-encoding PATCH (no whole layer in RAM, 0.4.17 held two copies); blobs the registry already has are skipped with
 a HEAD, or mounted from the source repository on the same registry.  The manifest is
 Docker schema 2 for gzip and OCI for zstd (`tar+zstd`, which skopeo and containerd
 accept; 0.4.17's Docker zstd type was refused, E.2 #6).  The tag is written last, so a
 failed push never leaves a half-pushed tag.
 """
 import json
+import queue
 import threading
 import urllib.parse
 
@@ -17,7 +18,8 @@ from ..base import ImageSink, LayerResult, LayerWriter
 from .client import RegistryError
 from .connect import connect, setting
 
-CHUNK = 8 << 20                     # PATCH size: bounded memory per layer in flight
+CHUNK = 1 << 20                     # bytes per queued piece of a streamed upload
+QUEUE_DEPTH = 4                     # pieces in flight per layer: bounded memory
 
 LAYER_TYPES = {("docker", "gzip"): model.DOCKER_LAYER_GZIP,
                ("oci", "gzip"): model.OCI_LAYER_GZIP,
@@ -25,51 +27,90 @@ LAYER_TYPES = {("docker", "gzip"): model.DOCKER_LAYER_GZIP,
 
 
 class _Upload(LayerWriter):
-    """A chunked upload session, opened on the first write."""
+    """One blob upload.  Small blobs go up with the final PUT; larger ones stream as a
+    single chunked-encoding PATCH fed by a sender thread through a small bounded queue,
+    so compression never waits for the registry's reply to a chunk and memory stays a
+    few MiB per layer whatever its size."""
 
     def __init__(self, sink):
         self._sink = sink
         self._buffer = bytearray()
         self._location = None
-        self._offset = 0
-
-    def _start(self):
-        self._location = self._sink._start_upload()
+        self._queue = None
+        self._sender = None
+        self._error = None
 
     def write(self, data):
         self._buffer += data
         if len(self._buffer) >= CHUNK:
-            self._flush()
+            if self._sender is None:
+                self._start_stream()
+            self._put(self._buffer)
+            self._buffer = bytearray()
 
-    def _flush(self):
-        if self._location is None:
-            self._start()
-        end = self._offset + len(self._buffer)
-        response = self._sink.client.request(
-            "PATCH", self._location, scope=self._sink.scope, body=bytes(self._buffer),
-            headers={"Content-Type": "application/octet-stream",
-                     "Content-Range": "%d-%d" % (self._offset, end - 1)},
-            ok=(202,), retry=False)
-        self._location = self._sink._absolute(response.headers.get("Location") or self._location)
-        self._offset = end
-        self._buffer = bytearray()
+    def _start_stream(self):
+        self._location = self._sink._start_upload()
+        self._queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self._sender = threading.Thread(target=self._send, name="occystrap-upload",
+                                        daemon=True)
+        self._sender.start()
+
+    def _chunks(self):
+        while True:
+            chunk = self._queue.get()
+            if chunk is None:
+                return
+            yield chunk
+
+    def _send(self):
+        try:
+            response = self._sink.client.request(
+                "PATCH", self._location, scope=self._sink.scope, body=self._chunks(),
+                headers={"Content-Type": "application/octet-stream"}, ok=(202,),
+                retry=False)
+            self._location = self._sink._absolute(
+                response.headers.get("Location") or self._location)
+        except BaseException as exc:            # handed to the writing thread
+            self._error = exc
+            while self._queue.get() is not None:    # let the producer finish
+                pass
+
+    def _put(self, item):
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _finish_stream(self):
+        if self._sender is not None:
+            self._put(None)
+            self._sender.join()
+            self._sender = None
+            if self._error is not None:
+                raise self._error
 
     def commit(self, result):
         sink = self._sink
-        if sink._exists(result.digest):
-            self.abort()
-        else:
-            if self._location is None:
-                self._start()
-            sink.client.request("PUT", _with_digest(self._location, result.digest),
-                                scope=sink.scope, body=bytes(self._buffer),
-                                headers={"Content-Type": "application/octet-stream"},
-                                ok=(201, 204), retry=False)
-            self._buffer = bytearray()
-            self._location = None
+        self._finish_stream()
+        if self._location is None:
+            self._location = sink._start_upload()
+        sink.client.request("PUT", _with_digest(self._location, result.digest),
+                            scope=sink.scope, body=bytes(self._buffer),
+                            headers={"Content-Type": "application/octet-stream"},
+                            ok=(201, 204), retry=False)
+        self._buffer = bytearray()
+        self._location = None
         sink._counted(result)
 
     def abort(self):
+        try:
+            self._finish_stream()
+        except BaseException:
+            pass
         if self._location is not None:
             try:
                 self._sink.client.request("DELETE", self._location, scope=self._sink.scope,
