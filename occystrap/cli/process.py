@@ -17,8 +17,8 @@ def summary_line(report):
 
 
 @cli.command(help="Process container images through a pipeline.\n\n"
-                  "Inputs: tar://, registry://.  "
-                  "Outputs: tar://, dir://, oci://, registry://.")
+                  "Inputs: registry://, docker://, dockerpush://, tar://, dir://.  "
+                  "Outputs: tar://, dir://, oci://, mounts://, docker://, registry://.")
 @click.argument("source")
 @click.argument("destination")
 @click.option("-f", "--filter", "filters", multiple=True,
