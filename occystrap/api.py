@@ -11,6 +11,7 @@ import json
 import logging
 import time
 
+from .cache import CopyCache, open_cache
 from .filters import build_filter
 from .compression import from_media_type
 from .layers import copy_blob, run_layer
@@ -43,8 +44,12 @@ def rewrite_config(config_bytes, results):
     return json.dumps(config).encode()
 
 
-def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None):
-    """Copy source to sink through filters; return a CopyReport."""
+def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
+         layer_cache=None):
+    """Copy source to sink through filters; return a CopyReport.
+
+    layer_cache (a cache.LayerCache) lets a sink that reuses blobs by digest skip
+    layers an earlier run already produced."""
     start = time.monotonic()
     for position, filt in enumerate(filters):
         # observers after a content filter see (and name layers by) the rewritten layer
@@ -52,12 +57,16 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     try:
         refs = source.layers()
         sink.begin(source)
+        cached = CopyCache.for_copy(layer_cache, sink, filters)
         try:
             progress = Progress(len(refs))
             try:
-                results = _run_layers(refs, filters, sink, max(1, parallel), progress)
+                results = _run_layers(refs, filters, sink, max(1, parallel), progress,
+                                      cached)
             finally:
                 progress.close()
+                if cached is not None:
+                    LOG.info(cached.summary())
             sink.finish(rewrite_config(source.config_bytes(), results), results)
         except BaseException:
             sink.abort()
@@ -72,15 +81,18 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                       verify_errors=errors)
 
 
-def _one_layer(ref, filters, sink, progress):
+def _one_layer(ref, filters, sink, progress, cached=None):
     same_blob = (not filters and ref.digest and ref.diff_id
                  and sink.compression != "none"
                  and from_media_type(ref.media_type) == sink.compression)
-    if same_blob:
+    if same_blob:       # stored as the sink would store it: its digest is already known
+        cached = None
         reused = sink.try_reuse(ref)
-        if reused is not None:
-            progress.layer_done(reused, reused=True)
-            return reused
+    else:
+        reused = cached.reuse(ref) if cached is not None else None
+    if reused is not None:
+        progress.layer_done(reused, reused=True)
+        return reused
     writer = sink.open_layer(ref)
     try:
         if same_blob:
@@ -92,15 +104,18 @@ def _one_layer(ref, filters, sink, progress):
         writer.abort()
         raise
     writer.commit(result)
+    if cached is not None:
+        cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
     progress.layer_done(result)
     return result
 
 
-def _run_layers(refs, filters, sink, parallel, progress):
+def _run_layers(refs, filters, sink, parallel, progress, cached=None):
     if parallel == 1 or len(refs) < 2:
-        return [_one_layer(ref, filters, sink, progress) for ref in refs]
+        return [_one_layer(ref, filters, sink, progress, cached) for ref in refs]
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink, progress) for ref in refs]
+        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached)
+                   for ref in refs]
         try:
             return [future.result() for future in futures]
         except BaseException:
@@ -142,7 +157,14 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
     filters = [build_filter(spec) for spec in filter_specs]
     source_uri, sink_uri = parse_uri(src), parse_uri(dst)
     sink = open_sink(sink_uri, options)
-    with open_source(source_uri, options) as source:
-        return copy(source, sink, filters, parallel=options.get("parallel", 4),
-                    verify=options.get("verify", True) or options.get("verify_full", False),
-                    verify_full=options.get("verify_full", False), out=out)
+    layer_cache = open_cache(options.get("layer_cache")) if CopyCache.supports(sink) else None
+    try:
+        with open_source(source_uri, options) as source:
+            return copy(source, sink, filters, parallel=options.get("parallel", 4),
+                        verify=options.get("verify", True) or options.get("verify_full",
+                                                                          False),
+                        verify_full=options.get("verify_full", False), out=out,
+                        layer_cache=layer_cache)
+    finally:
+        if layer_cache is not None:
+            layer_cache.close()

@@ -11,6 +11,10 @@ copy when it has one (a cache hit); otherwise, under a per-image lock, the image
 fetched from the upstream, filtered, pushed downstream, and the downstream copy is
 served.  Blobs the proxy does not hold are streamed from the downstream in chunks.
 
+With --layer-cache, every image forwarded (pushed or pulled through) uses the layer
+cache (cache.py): a layer an earlier run already filtered and stored downstream is not
+rewritten or uploaded again.
+
 Fixed from 0.4.17 (E.2 #4): serving pulled manifests and blobs crashed (a requests API
 called on an httpx response), and a downstream path prefix was put in front of /v2/
 instead of in front of the repository name.
@@ -23,6 +27,7 @@ import time
 
 from . import model
 from .api import copy
+from .cache import open_cache
 from .errors import InputError, OccystrapError, OutputError, URIParseError
 from .filters import build_filter
 from .registryserver import BlobStream, PushedImage, RegistryHTTPError, RegistryServer
@@ -123,8 +128,6 @@ class Proxy:
             self.upstream_options = dict(self.options,
                                          username=upstream_username or user,
                                          password=upstream_password or password)
-        if self.options.get("layer_cache"):
-            LOG.warning("--layer-cache is not used by the proxy yet; ignoring it")
         self.stop_wait = stop_wait
         self._semaphore = threading.BoundedSemaphore(max(1, int(concurrency)))
         self._state = threading.Condition()
@@ -135,6 +138,7 @@ class Proxy:
         self.hits = self.misses = 0
         self._client = None
         self.server = None
+        self.layer_cache = None
 
     # -- names -----------------------------------------------------------------------------
     def downstream_repository(self, name):
@@ -158,6 +162,7 @@ class Proxy:
         except BaseException:
             self._client.close()
             raise
+        self.layer_cache = open_cache(self.options.get("layer_cache"))
         return self
 
     def stop(self):
@@ -174,6 +179,8 @@ class Proxy:
                 LOG.warning("Stopping with %d image(s) still in progress", self._inflight)
         self.server.close(timeout=5.0)
         self._client.close()
+        if self.layer_cache is not None:
+            self.layer_cache.close()
         LOG.info("Proxy stopped. Pushed %d images (%d failed). Pulled %d images "
                  "(%d cache hits, %d misses).", self.pushed, self.push_failed,
                  self.hits + self.misses, self.hits, self.misses)
@@ -225,7 +232,7 @@ class Proxy:
         verify = self.options.get("verify", True) or self.options.get("verify_full", False)
         report = copy(source, sink, filters, parallel=self.options.get("parallel", 4),
                       verify=verify, verify_full=self.options.get("verify_full", False),
-                      out=sys.stdout)
+                      out=sys.stdout, layer_cache=self.layer_cache)
         if report.verify_errors:
             raise OutputError("verification of the downstream copy failed: %s"
                               % "; ".join(report.verify_errors))

@@ -1,11 +1,13 @@
 """registry:// sink: push an image over the OCI distribution API (0.4.17 B.10, fixed).
 
 Each layer is compressed while it streams and uploaded as it is produced, in one
-chunked-encoding PATCH (no whole layer in RAM, 0.4.17 held two copies); blobs the registry already has are skipped with
-a HEAD, or mounted from the source repository on the same registry.  The manifest is
-Docker schema 2 for gzip and OCI for zstd (`tar+zstd`, which skopeo and containerd
-accept; 0.4.17's Docker zstd type was refused, E.2 #6).  The tag is written last, so a
-failed push never leaves a half-pushed tag.
+chunked-encoding PATCH (no whole layer in RAM, 0.4.17 held two copies); blobs the
+registry already has are skipped with a HEAD, or mounted from the source repository on
+the same registry; with --layer-cache, reuse_blob() lets a layer an earlier run produced
+skip processing altogether (cache.py).  The manifest is Docker schema 2 for gzip and
+OCI for zstd (`tar+zstd`, which skopeo and containerd accept; 0.4.17's Docker zstd
+type was refused, E.2 #6).  The tag is written last, so a failed push never leaves a
+half-pushed tag.
 """
 import json
 import queue
@@ -204,11 +206,14 @@ class RegistrySink(ImageSink):
             return False
         if source.ref.api_host != self.ref.api_host:
             return False
+        return self._mount_from(ref.digest, source.ref.repository)
+
+    def _mount_from(self, digest, repository):
+        """Cross-repository mount of digest from repository on this registry."""
         path = "/v2/%s/blobs/uploads/?mount=%s&from=%s" % (
-            self.ref.repository, urllib.parse.quote(ref.digest),
-            urllib.parse.quote(source.ref.repository))
+            self.ref.repository, urllib.parse.quote(digest), urllib.parse.quote(repository))
         response = self.client.request("POST", path, scope=self.scope + " repository:%s:pull"
-                                       % source.ref.repository, ok=(201, 202))
+                                       % repository, ok=(201, 202))
         if response.status == 201:
             return True
         location = response.headers.get("Location")      # fell back to a session: drop it
@@ -219,6 +224,26 @@ class RegistrySink(ImageSink):
             except RegistryError:
                 pass
         return False
+
+    # -- the layer cache (cache.py) --------------------------------------------------
+    @property
+    def blob_origin(self):
+        """Where this push's blobs live ("host/repository"): a later push to another
+        repository of the same registry can mount them from there."""
+        return "%s/%s" % (self.ref.api_host, self.ref.repository)
+
+    def reuse_blob(self, digest, origin=None):
+        """True when the destination repository has digest (HEAD) or it was mounted
+        from origin, the blob_origin of the push that uploaded it."""
+        if self._exists(digest):
+            return True
+        host, _, repository = (origin or "").partition("/")
+        if host != self.ref.api_host or not repository or repository == self.ref.repository:
+            return False
+        try:
+            return self._mount_from(digest, repository)
+        except RegistryError:       # e.g. no pull right on the origin: upload as usual
+            return False
 
     def finish(self, config_bytes, results):
         config_digest = model.sha256_digest(config_bytes)
