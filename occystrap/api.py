@@ -45,12 +45,13 @@ def rewrite_config(config_bytes, results):
 
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
-         layer_cache=None):
+         layer_cache=None, started=None):
     """Copy source to sink through filters; return a CopyReport.
 
     layer_cache (a cache.LayerCache) lets a sink that reuses blobs by digest skip
-    layers an earlier run already produced."""
-    start = time.monotonic()
+    layers an earlier run already produced.  started (time.monotonic()) is when the
+    caller began opening the source, so the report's time includes e.g. a daemon push."""
+    start = time.monotonic() if started is None else started
     for position, filt in enumerate(filters):
         # observers after a content filter see (and name layers by) the rewritten layer
         filt.after_rewrite = any(f.changes_content for f in filters[:position])
@@ -154,6 +155,7 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
     keyword overrides win.
     """
     options = dict(options or {}, **overrides)
+    started = time.monotonic()
     filters = [build_filter(spec) for spec in filter_specs]
     source_uri, sink_uri = parse_uri(src), parse_uri(dst)
     sink = open_sink(sink_uri, options)
@@ -164,7 +166,7 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
                         verify=options.get("verify", True) or options.get("verify_full",
                                                                           False),
                         verify_full=options.get("verify_full", False), out=out,
-                        layer_cache=layer_cache)
+                        layer_cache=layer_cache, started=started)
     finally:
         if layer_cache is not None:
             layer_cache.close()

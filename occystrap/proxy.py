@@ -159,6 +159,10 @@ class Proxy:
             blob_fetch=self._blob_fetch if pull else None)
         try:
             self.server.start()
+        except OSError as exc:
+            self._client.close()
+            raise OccystrapError("cannot listen on %s:%d: %s"
+                                 % (self.host, self.port, exc.strerror or exc)) from None
         except BaseException:
             self._client.close()
             raise

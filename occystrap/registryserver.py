@@ -221,6 +221,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "occystrap-registry"
     sys_version = ""
 
+    def version_string(self):
+        return self.server_version          # no trailing space from the empty sys_version
+
     _body_left = False
     # Set by RegistryServer: the owning server object (hooks, store, uploads).
     registry = None

@@ -35,3 +35,11 @@ def format_size(size):
     if size < 1024 ** 3:
         return "%.1f MB" % (size / 1024 ** 2)
     return "%.1f GB" % (size / 1024 ** 3)
+
+
+def repo_tags(image, tag):
+    """RepoTags of a docker-save manifest: NAME:TAG, or none when the image has no name or
+    was referenced by digest (`docker load` refuses `NAME:sha256:...`)."""
+    if image == "unknown" or not tag or ":" in tag:
+        return []
+    return ["%s:%s" % (image, tag)]

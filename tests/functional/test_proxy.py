@@ -406,6 +406,19 @@ def test_bad_listen_port():
     assert "Error: invalid port: http" in proc.stderr
 
 
+def test_busy_listen_port_names_the_address(registry):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = occystrap("--insecure", "proxy", "-l", "127.0.0.1:%d" % port,
+                         "-d", registry.url, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: cannot listen on 127.0.0.1:%d: Address already in use" % port)
+    assert "Traceback" not in proc.stderr
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_while_idle(registry, proxies, sig):
     proxy = proxies(registry.url)

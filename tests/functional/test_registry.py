@@ -1,6 +1,7 @@
 """registry:// in and out against Debian's docker-registry, cross-checked with skopeo
 and dockerd pulling what we pushed."""
 import json
+import tarfile
 import urllib.request
 
 import pytest
@@ -142,3 +143,34 @@ def test_missing_image_is_one_error_line(registry, tmp_path):
                      "tar://%s" % (tmp_path / "o.tar"), check=False)
     assert "Error: Image not found" in proc.stderr
     assert not (tmp_path / "o.tar").exists()
+
+
+def test_pull_by_digest_gives_a_loadable_tarball(image, tmp_path, registry, skopeo, dockerd):
+    """A digest reference has no tag: RepoTags stays empty (`NAME:sha256:...` is refused
+    by docker load) and the image loads untagged, by its config digest."""
+    path, _info = image
+    dest = "%s/occy/bydigest" % registry.url
+    occystrap("--insecure", "process", "tar://%s" % path, "registry://%s:1" % dest, check=True)
+    digest = skopeo.inspect("docker://%s:1" % dest, tls_verify=False)["Digest"]
+    out = tmp_path / "dig.tar"
+    occystrap("--insecure", "process", "registry://%s@%s" % (dest, digest), "tar://%s" % out,
+              check=True)
+    config = skopeo.inspect("docker-archive:%s" % out, config=True)
+    assert "sha256:" in dockerd.load(out)
+    loaded = dockerd.inspect_image(_config_id(out))
+    assert loaded["RootFS"]["Layers"] == config["rootfs"]["diff_ids"]
+    assert loaded["RepoTags"] == []
+
+
+def _config_id(tar_path):
+    with tarfile.open(tar_path) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert manifest[0]["RepoTags"] == []
+    return "sha256:" + manifest[0]["Config"][:-len(".json")]
+
+
+def test_plain_http_registry_without_insecure_says_so(registry, tmp_path):
+    proc = occystrap("info", "registry://%s/occy/none:1" % registry.url, check=False)
+    assert proc.returncode == 1
+    assert "use --insecure" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -14,7 +14,7 @@ import tempfile
 
 from ... import expand, tarindex
 from ...errors import OutputError
-from ...model import digest_hex, sha256_digest
+from ...model import digest_hex, repo_tags, sha256_digest
 from ..._native._common import TarError
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
@@ -97,8 +97,7 @@ class DirectorySink(ImageSink):
             staging = self._expand_to_staging([self._layer_path(r) for r in results])
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
-                 "RepoTags": [] if self.image == "unknown"
-                 else ["%s:%s" % (self.image, self.tag)]}
+                 "RepoTags": repo_tags(self.image, self.tag)}
         if self.unique_names:
             entry["ImageName"] = self.image
         if staging is not None:

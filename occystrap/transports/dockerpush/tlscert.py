@@ -41,6 +41,9 @@ def make_certificate(temp_dir=None):
     except (OSError, subprocess.TimeoutExpired) as exc:
         shutil.rmtree(directory, ignore_errors=True)
         raise InputError("openssl could not make a TLS certificate: %s" % exc) from None
+    except BaseException:               # Ctrl-C: never leave a private key behind
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
     if proc.returncode != 0:
         shutil.rmtree(directory, ignore_errors=True)
         detail = " ".join(proc.stderr.split())[-300:] or "exit %d" % proc.returncode

@@ -27,7 +27,7 @@ import threading
 from ... import expand, runc, tarindex
 from ..._native._common import TarError
 from ...errors import InputError, OutputError
-from ...model import digest_hex
+from ...model import digest_hex, repo_tags
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 
@@ -195,8 +195,7 @@ class MountsSink(ImageSink):
         runc.write_bundle_files(self._stage, config_bytes)
         entry = {"Config": "container-config.json",
                  "Layers": ["%s/layer.tar" % name for name in self._hexes],
-                 "RepoTags": [] if self.image == "unknown"
-                 else ["%s:%s" % (self.image, self.tag)]}
+                 "RepoTags": repo_tags(self.image, self.tag)}
         _write(os.path.join(self._stage, "manifest.json"), _dump([entry]))
         _write(os.path.join(self._stage, "catalog.json"),
                _dump({self.image: {self.tag: "manifest.json"}}))

@@ -131,6 +131,9 @@ def _reason(exc):
             return ("TLS certificate verification failed%s; pass the CA with "
                     "?ca_file=PEM or SSL_CERT_FILE, or use --insecure for plain HTTP"
                     % (" (%s)" % why if why else ""))
+        if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+            return ("TLS error: the registry answered in plain HTTP; use --insecure "
+                    "(or ?insecure=true) for a registry without TLS")
         return "TLS error: %s" % text
     if isinstance(exc, urllib3.exceptions.NewConnectionError):
         cause = exc.__cause__ or exc.__context__

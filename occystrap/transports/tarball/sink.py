@@ -20,7 +20,7 @@ import threading
 from ... import tarindex
 from ...errors import OutputError
 from ...fileslice import FileSlice
-from ...model import digest_hex, sha256_digest
+from ...model import digest_hex, repo_tags, sha256_digest
 from ..._native import rewrite, tarstream
 from ..._native._common import BLOCK, RECORD, REGTYPE, TarError
 from ..base import ImageSink, LayerWriter
@@ -131,13 +131,18 @@ class TarballSink(ImageSink):
 
     @classmethod
     def from_uri(cls, uri, options):
-        return cls(uri.path)
+        sink = cls(uri.path)
+        sink._check_path()          # before the source is opened (a daemon push may be slow)
+        return sink
 
-    def begin(self, source):
+    def _check_path(self):
         if not os.path.isdir(self._dir):
             raise OutputError("Output directory does not exist: %s" % self._dir)
         if os.path.isdir(self.path):
             raise OutputError("Output path is a directory: %s" % self.path)
+
+    def begin(self, source):
+        self._check_path()
         self.image, self.tag = source.image, source.tag
         try:
             fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".",
@@ -172,7 +177,7 @@ class TarballSink(ImageSink):
     def finish(self, config_bytes, results):
         config_name = digest_hex(sha256_digest(config_bytes)) + ".json"
         layers = ["%s/layer.tar" % digest_hex(r.diff_id) for r in results]
-        tags = [] if self.image == "unknown" else ["%s:%s" % (self.image, self.tag)]
+        tags = repo_tags(self.image, self.tag)
         self._manifest = [{"Config": config_name, "RepoTags": tags, "Layers": layers}]
         with self._lock:
             self._add(config_name, config_bytes)
