@@ -2,13 +2,15 @@
 registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
 
 Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
-"cut" (send half the body, then close), or an int status to answer instead.  Each
+"cut" (send half the body, then close), an int status to answer instead, or a float:
+seconds to wait before forwarding (a slow registry).  Each
 fault fires `count` times, then the proxy forwards normally.
 """
 import http.client
 import http.server
 import re
 import threading
+import time
 
 
 class FaultProxy:
@@ -41,7 +43,9 @@ class FaultProxy:
             def _forward(self):
                 body = self._read_body()
                 fault = proxy._take(self.command, self.path)
-                if isinstance(fault, int):
+                if isinstance(fault, float):
+                    time.sleep(fault)
+                elif isinstance(fault, int):
                     self.send_response(fault)
                     self.send_header("Content-Length", "0")
                     self.end_headers()

@@ -27,6 +27,7 @@ from occystrap.transports import open_sink
 from occystrap.uri import parse_uri
 from tests import imagebuilder as ib
 from tests import peers
+from tests.faultproxy import FaultProxy
 from tests.cli import REPO, occystrap
 
 pytestmark = pytest.mark.functional
@@ -465,6 +466,32 @@ def test_docker_push_through_proxy(registry, proxies, dockerd, tmp_path):
         dockerd.docker("rmi", target, repotag, check=False)
     assert proxy.stop() == 0
     assert "Pushed 1 images (0 failed)" in proxy.stderr
+
+
+def test_sigterm_during_a_forward_loses_nothing(registry, proxies, skopeo, tmp_path):
+    """SIGTERM while a pushed image is still being forwarded: the proxy stops taking
+    connections, finishes the forward, and only then exits; the client's push succeeds
+    and the downstream has the filtered image."""
+    path, _info = build(tmp_path, "in.tar", ib.sample_layers() + [unique_layer("sigterm")])
+    with FaultProxy(registry.url) as slow:
+        slow.add("PUT", r"/manifests/", 3.0)         # the forward's last step is slow
+        proxy = proxies(slow.address)
+        client = subprocess.Popen(
+            ["skopeo", "copy", "--dest-tls-verify=false", "docker-archive:%s" % path,
+             "docker://%s/occy/sigterm:1" % proxy.url],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while ("PUT", True) not in {(m, "/manifests/" in p) for m, p in slow.hits}:
+            assert time.monotonic() < deadline and client.poll() is None, client.stderr
+            time.sleep(0.05)
+        proxy.proc.send_signal(signal.SIGTERM)
+        _out, err = client.communicate(timeout=60)
+        assert client.returncode == 0, err
+        assert proxy.proc.wait(60) == 0         # exits by itself after the one SIGTERM
+        proxy.stop()
+    assert "Waiting for 1 image(s) in progress" in proxy.stderr
+    assert "Pushed 1 images (0 failed)" in proxy.stderr
+    assert_normalized(registry.url, "occy/sigterm:1", tmp_path)
 
 
 def test_concurrent_pushes_share_base_layers(registry, proxies, dockerd, tmp_path):
