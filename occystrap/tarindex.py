@@ -64,3 +64,14 @@ def iter_members(fileobj, start=0, end=None):
             offset += tarstream.padded(member.size)
         if end is not None and offset > end:
             raise TarError("truncated tar archive at offset %d" % offset)
+
+
+def tar_error(path):
+    """None when the file at path reads as a well-formed tar, else the reason (verify)."""
+    try:
+        with open(path, "rb") as fileobj:
+            for _member in iter_members(fileobj):
+                pass
+    except TarError as exc:
+        return str(exc)
+    return None

@@ -15,7 +15,6 @@ import tempfile
 from ... import expand, tarindex
 from ...errors import OutputError
 from ...model import digest_hex, repo_tags, sha256_digest
-from ..._native._common import TarError
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 
@@ -158,10 +157,7 @@ class DirectorySink(ImageSink):
                 errors.append("Layer size mismatch for %s: expected %d, got %d"
                               % (path, size, os.path.getsize(path)))
             elif full and path.endswith("layer.tar"):
-                try:
-                    with open(path, "rb") as fileobj:
-                        for _member in tarindex.iter_members(fileobj):
-                            pass
-                except TarError as exc:
-                    errors.append("Layer %s is not a valid tar: %s" % (path, exc))
+                problem = tarindex.tar_error(path)
+                if problem:
+                    errors.append("Layer %s is not a valid tar: %s" % (path, problem))
         return errors

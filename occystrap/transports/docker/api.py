@@ -80,13 +80,8 @@ class DockerAPI:
             raise self.error("Docker daemon refused the image: %s" % error_message(response))
         loaded = []
         try:
-            for line in _json_lines(response):
-                if not isinstance(line, dict):
-                    continue
-                if line.get("error") or line.get("errorDetail"):
-                    detail = line.get("errorDetail") or {}
-                    message = line.get("error") or detail.get("message") or str(detail)
-                    raise self.error("Docker daemon refused the image: %s" % one_line(message))
+            for line in progress_messages(response, self.error,
+                                          "Docker daemon refused the image"):
                 stream = line.get("stream")
                 if isinstance(stream, str):
                     for text in stream.splitlines():
@@ -110,6 +105,19 @@ class DockerAPI:
 
     def close(self):
         self.client.close()
+
+
+def progress_messages(response, error, what):
+    """The JSON messages of a daemon progress stream (load, push); an `error` message
+    raises error("<what>: <message>") on one line."""
+    for line in _json_lines(response):
+        if not isinstance(line, dict):
+            continue
+        if line.get("error") or line.get("errorDetail"):
+            detail = line.get("errorDetail") or {}
+            message = line.get("error") or detail.get("message") or str(detail)
+            raise error("%s: %s" % (what, one_line(str(message))))
+        yield line
 
 
 def _json_lines(response):

@@ -28,9 +28,9 @@ import urllib3
 
 from ...errors import InputError
 from ...registryserver import NAME_RE, TAG_RE, PushedImage, RegistryServer
-from ...unixhttp import error_message, one_line
+from ...unixhttp import error_message
 from ..base import ImageSource
-from ..docker.api import DockerAPI, _json_lines, reference, socket_of
+from ..docker.api import DockerAPI, progress_messages, reference, socket_of
 from .tlscert import make_certificate
 
 LOG = logging.getLogger(__name__)
@@ -148,14 +148,9 @@ def _push(api, target, tag):
         raise InputError("Docker daemon could not push the image to the embedded registry: "
                          "%s" % error_message(response))
     try:
-        for line in _json_lines(response):
-            if not isinstance(line, dict):
-                continue
-            if line.get("error") or line.get("errorDetail"):
-                detail = line.get("errorDetail") or {}
-                message = line.get("error") or detail.get("message") or str(detail)
-                raise InputError("Docker daemon could not push the image to the embedded "
-                                 "registry: %s" % one_line(str(message)))
+        for _line in progress_messages(response, InputError, "Docker daemon could not push "
+                                       "the image to the embedded registry"):
+            pass
     except urllib3.exceptions.HTTPError as exc:
         raise InputError("Docker daemon: reading the push progress failed: %s" % exc) from None
     finally:

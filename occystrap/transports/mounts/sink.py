@@ -25,7 +25,6 @@ import tempfile
 import threading
 
 from ... import expand, runc, tarindex
-from ..._native._common import TarError
 from ...errors import InputError, OutputError
 from ...model import digest_hex, repo_tags
 from ..base import ImageSink
@@ -243,12 +242,9 @@ class MountsSink(ImageSink):
             if not os.path.isfile(tar_path):
                 errors.append("File missing: %s" % tar_path)
             elif full:
-                try:
-                    with open(tar_path, "rb") as fileobj:
-                        for _member in tarindex.iter_members(fileobj):
-                            pass
-                except TarError as exc:
-                    errors.append("Layer %s is not a valid tar: %s" % (tar_path, exc))
+                problem = tarindex.tar_error(tar_path)
+                if problem:
+                    errors.append("Layer %s is not a valid tar: %s" % (tar_path, problem))
         rootfs = os.path.join(self.path, "rootfs")
         kind = mount_type(rootfs)
         if kind != "overlay":
