@@ -71,15 +71,31 @@ def expand_layers(layer_paths, root):
     :raises InputError: a layer is unreadable or malformed.
     :raises OutputError: the destination could not be written.
     """
-    try:
-        os.makedirs(root, exist_ok=True)
-    except OSError as exc:
-        raise OutputError("cannot create %s: %s" % (root, exc.strerror)) from None
-    tree = _Tree(root)
+    expander = LayerExpander(root)
     for layer_path in layer_paths:
-        _apply_layer(tree, layer_path)
-    tree.finish_dirs()
-    return dict(tree.stats)
+        expander.apply(layer_path)
+    return expander.finish()
+
+
+class LayerExpander:
+    """expand_layers one layer at a time, so a caller can apply each layer as soon as it
+    is written (background_expand.py).  Same errors as expand_layers."""
+
+    def __init__(self, root):
+        try:
+            os.makedirs(root, exist_ok=True)
+        except OSError as exc:
+            raise OutputError("cannot create %s: %s" % (root, exc.strerror)) from None
+        self._tree = _Tree(root)
+
+    def apply(self, layer_path):
+        """Apply the next layer up (uncompressed tar file)."""
+        _apply_layer(self._tree, layer_path)
+
+    def finish(self):
+        """Set directory modes and mtimes; return the counts."""
+        self._tree.finish_dirs()
+        return dict(self._tree.stats)
 
 
 # -- names ---------------------------------------------------------------------------
@@ -129,7 +145,19 @@ class _Tree:
         self.known = {self.root}
         self.dir_meta = {}
         self.is_root = os.geteuid() == 0
+        # What a new entry is owned by without a chown: our euid:egid, unless a setgid
+        # root makes new entries inherit its group.  Members owned by exactly that skip
+        # the chown (most members of most images are 0:0).
+        self.owner = (os.geteuid(), os.getegid())
+        try:
+            if os.stat(self.root).st_mode & stat.S_ISGID:
+                self.owner = None
+        except FileNotFoundError:
+            pass
         self.stats = dict.fromkeys(STAT_KEYS, 0)
+
+    def needs_chown(self, member):
+        return self.is_root and (member.uid, member.gid) != self.owner
 
     def path(self, parts):
         return self.prefix + b"/".join(parts) if parts else self.root
@@ -319,7 +347,7 @@ def _extract(tree, member, layer, parts):
     if not parts:
         if kind != DIRTYPE:
             raise InputError("%s: the image root can only be a directory" % _show(member.name))
-        _set_owner_xattrs(tree, tree.root, member)
+        _set_owner_xattrs(tree, tree.root, member, fresh=False)
         tree.dir_meta[tree.root] = (member.mode & 0o7777, member.mtime)
         return
     parent = tree.resolve_dir(parts[:-1], member.name, create=True)
@@ -345,37 +373,54 @@ def _prepare(tree, dest, is_dir):
     return False
 
 
+def _create(tree, dest, is_dir, make):
+    """Run make(dest); only when something is already there (a later layer replacing a
+    path: rare) clear it with _prepare first.  Trying first saves an lstat per entry.
+    Returns True when an existing directory is kept instead (is_dir only)."""
+    try:
+        make(dest)
+        return False
+    except FileExistsError:
+        if _prepare(tree, dest, is_dir):
+            return True
+    make(dest)
+    return False
+
+
 def _extract_dir(tree, member, dest, layer):
     mode = member.mode & 0o7777
-    if _prepare(tree, dest, True):
+    kept = _create(tree, dest, True, lambda path: tree.make_dir(path, mode, member.mtime))
+    if kept:
         tree.dir_meta[dest] = (mode, member.mtime)
-    else:
-        tree.make_dir(dest, mode, member.mtime)
-    _set_owner_xattrs(tree, dest, member)
+    _set_owner_xattrs(tree, dest, member, fresh=not kept)
     tree.stats["dirs"] += 1
 
 
 def _extract_file(tree, member, dest, layer):
     if member.type == GNU_SPARSE:
         raise InputError("%s: GNU sparse files are not supported" % _show(member.name))
-    _prepare(tree, dest, False)
-    fd = os.open(dest, OPEN_NEW_FILE, 0o600)
-    try:
-        _copy_range(layer.fileno(), fd, member.offset, member.size, member.name)
-        if tree.is_root:
-            os.fchown(fd, member.uid, member.gid)
-        os.fchmod(fd, member.mode & 0o7777)
-        _set_xattrs(fd, member.xattrs, True)
-        os.utime(fd, ns=_ns(member.mtime))
-    finally:
-        os.close(fd)
+    fds = []
+    _create(tree, dest, False, lambda path: fds.append(os.open(path, OPEN_NEW_FILE, 0o600)))
     tree.stats["files"] += 1
     tree.stats["bytes"] += member.size
+    try:
+        _write_file(layer.fileno(), fds[0], member, tree.needs_chown(member))
+    finally:
+        os.close(fds[0])
+
+
+def _write_file(layer_fd, fd, member, chown):
+    """A new file's contents and metadata, through its open fd."""
+    _copy_range(layer_fd, fd, member.offset, member.size, member.name)
+    if chown:
+        os.fchown(fd, member.uid, member.gid)
+    os.fchmod(fd, member.mode & 0o7777)        # after the chown, which clears setuid bits
+    _set_xattrs(fd, member.xattrs, True)
+    os.utime(fd, ns=_ns(member.mtime))
 
 
 def _extract_symlink(tree, member, dest, layer):
-    _prepare(tree, dest, False)
-    os.symlink(member.linkname, dest)
+    _create(tree, dest, False, lambda path: os.symlink(member.linkname, path))
     _set_owner_xattrs(tree, dest, member)
     os.utime(dest, ns=_ns(member.mtime), follow_symlinks=False)
     tree.stats["symlinks"] += 1
@@ -454,8 +499,9 @@ def _device_numbers(layer, member):
 
 # -- metadata --------------------------------------------------------------------------
 
-def _set_owner_xattrs(tree, path, member):
-    if tree.is_root:
+def _set_owner_xattrs(tree, path, member, fresh=True):
+    """fresh: path was just created by us, so it is owned by tree.owner already."""
+    if tree.is_root and (not fresh or tree.needs_chown(member)):
         os.lchown(path, member.uid, member.gid)
     _set_xattrs(path, member.xattrs, False)
 

@@ -255,6 +255,32 @@ def test_ownership_as_root(L):
     assert (os.lstat(L.root / "d/l").st_uid, os.lstat(L.root / "d/l").st_gid) == (7, 8)
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="ownership needs root")
+def test_ownership_when_a_later_layer_redeclares_or_replaces(L):
+    """New entries owned 0:0 skip the chown; a kept directory and replaced entries still
+    end up with the owner the last layer gives them."""
+    L.run([D("d", uid=1000, gid=1000), F("d/f", b"x", uid=1000, gid=1000),
+           S("d/l", "f", uid=1000, gid=1000), D("e", uid=5, gid=5)],
+          [D("d"), F("d/f", b"y"), S("d/l", "f"), F("e", b"now a file")])
+    for name in ("d", "d/f", "d/l", "e"):
+        st = os.lstat(L.root / name)
+        assert (st.st_uid, st.st_gid) == (0, 0), name
+    assert read(L.root / "d/f") == b"y"
+
+
+def test_setgid_root_still_chowns(tmp_path, monkeypatch):
+    """Under a setgid root new entries inherit its group, so even 0:0 members chown."""
+    root = tmp_path / "root"
+    root.mkdir()
+    os.chmod(root, 0o2755)
+    monkeypatch.setattr(expand.os, "geteuid", lambda: 0)
+    calls = []
+    monkeypatch.setattr(expand.os, "fchown", lambda *a: calls.append(a))
+    layer = make_layer(tmp_path / "l.tar", [F("f", b"x")])
+    expand.expand_layers([layer], str(root))
+    assert len(calls) == 1
+
+
 def test_no_chown_when_not_root(L, monkeypatch):
     monkeypatch.setattr(expand.os, "geteuid", lambda: 1000)
     calls = []

@@ -12,7 +12,8 @@ import os
 import shutil
 import tempfile
 
-from ... import expand, tarindex
+from ... import tarindex
+from ...background_expand import BackgroundExpander
 from ...errors import OutputError
 from ...model import digest_hex, repo_tags, sha256_digest
 from ..base import ImageSink
@@ -46,6 +47,9 @@ class DirectorySink(ImageSink):
         self._created_root = False
         self._created = []          # files this run made (removed again on abort)
         self._written = {}          # path -> size, for verify
+        self._staging = None        # expand: the tree being built, renamed in at the end
+        self._expander = None
+        self._expanding = set()     # layer indexes handed to the expander
 
     @classmethod
     def from_uri(cls, uri, options):
@@ -62,6 +66,10 @@ class DirectorySink(ImageSink):
             except OSError as exc:
                 raise OutputError("cannot create %s: %s" % (self.path, exc.strerror)) from None
             self._created_root = True
+        if self.expand:
+            self._staging = tempfile.mkdtemp(prefix=".occystrap-expand-", dir=self.path)
+            os.chmod(self._staging, 0o755)  # mkdtemp makes it 0700; an image's "./" wins
+            self._expander = BackgroundExpander(self._staging)
 
     def _layer_path(self, result):
         return os.path.join(self.path, digest_hex(result.diff_id), "layer.tar")
@@ -72,6 +80,9 @@ class DirectorySink(ImageSink):
             self._written[target] = result.size
         self.layers_written += 1
         self.bytes_written += result.size
+        if self._expander is not None:
+            self._expanding.add(result.index)
+            self._expander.add(result.index, target)
 
     def open_layer(self, ref):
         return FileLayerWriter(self.path, self._layer_path, self._committed)
@@ -93,7 +104,11 @@ class DirectorySink(ImageSink):
         self._written[config_path] = len(config_bytes)
         staging = None
         if self.expand:
-            staging = self._expand_to_staging([self._layer_path(r) for r in results])
+            for r in results:
+                if r.index not in self._expanding:      # a layer the sink never wrote
+                    self._expander.add(r.index, self._layer_path(r))
+            self.expand_stats = self._expander.finish(len(results))
+            staging, self._staging, self._expander = self._staging, None, None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
                  "RepoTags": repo_tags(self.image, self.tag)}
@@ -124,17 +139,13 @@ class DirectorySink(ImageSink):
         finally:
             os.close(lock)
 
-    def _expand_to_staging(self, layer_paths):
-        staging = tempfile.mkdtemp(prefix=".occystrap-expand-", dir=self.path)
-        os.chmod(staging, 0o755)        # mkdtemp makes it 0700; an image's "./" entry wins
-        try:
-            self.expand_stats = expand.expand_layers(layer_paths, staging)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        return staging
-
     def abort(self):
+        if self._expander is not None:
+            self._expander.cancel()
+            self._expander = None
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
         if self._created_root:
             shutil.rmtree(self.path, ignore_errors=True)
             return

@@ -8,7 +8,8 @@ import os
 import shutil
 import tempfile
 
-from ... import expand, runc
+from ... import runc
+from ...background_expand import BackgroundExpander
 from ...errors import OutputError
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
@@ -18,7 +19,7 @@ class OciBundleSink(ImageSink):
     def __init__(self, path):
         self.path = os.path.abspath(path)
         self._stage = None
-        self._layers = {}
+        self._expander = None
 
     @classmethod
     def from_uri(cls, uri, options):
@@ -34,10 +35,12 @@ class OciBundleSink(ImageSink):
                                        suffix=".partial", dir=parent)
         os.chmod(self._stage, 0o755)
         os.mkdir(os.path.join(self._stage, "layers"))
+        self._expander = BackgroundExpander(os.path.join(self._stage, "rootfs"))
 
     def _committed(self, result, target, created):
         self.layers_written += 1
         self.bytes_written += result.size
+        self._expander.add(result.index, target)
 
     def open_layer(self, ref):
         layers = os.path.join(self._stage, "layers")
@@ -45,11 +48,9 @@ class OciBundleSink(ImageSink):
                                self._committed)
 
     def finish(self, config_bytes, results):
-        layers = os.path.join(self._stage, "layers")
-        self.expand_stats = expand.expand_layers(
-            [os.path.join(layers, "%d.tar" % r.index) for r in results],
-            os.path.join(self._stage, "rootfs"))
-        shutil.rmtree(layers)
+        self.expand_stats = self._expander.finish(len(results))
+        self._expander = None
+        shutil.rmtree(os.path.join(self._stage, "layers"))
         runc.write_bundle_files(self._stage, config_bytes)
         if os.path.isdir(self.path):
             os.rmdir(self.path)                # empty, checked in begin()
@@ -57,6 +58,9 @@ class OciBundleSink(ImageSink):
         self._stage = None
 
     def abort(self):
+        if self._expander is not None:
+            self._expander.cancel()
+            self._expander = None
         if self._stage:
             shutil.rmtree(self._stage, ignore_errors=True)
             self._stage = None
