@@ -28,7 +28,8 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, os.path.join(REPO, "tests"))
 
 import peers  # noqa: E402
-from compare_upstream import DEFAULT_IMAGE, ensure_image, ensure_upstream, new_env  # noqa: E402
+from compare_upstream import (DEFAULT_IMAGE, compile_tree, ensure_image,  # noqa: E402
+                              ensure_upstream, new_env)
 
 
 def run(argv, env=None):
@@ -100,6 +101,7 @@ def main(argv=None):
     parser.add_argument("--tools", default="new,upstream,skopeo")
     args = parser.parse_args(argv)
     ensure_image(args.image, 500)
+    compile_tree()
     tools = args.tools.split(",")
     rows = []
     for scenario in ("push+normalize", "push", "pull"):

@@ -65,6 +65,13 @@ def ensure_upstream():
     return exe
 
 
+def compile_tree():
+    """Users get .pyc files from pip install and the upstream venv has them; compile ours
+    too, or each run of a checkout under PYTHONDONTWRITEBYTECODE=1 recompiles it."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(REPO, "occystrap")],
+                   check=True)
+
+
 def new_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
@@ -205,6 +212,7 @@ def main(argv=None):
 
     image = os.path.abspath(args.image)
     ensure_image(image, args.size_mb)
+    compile_tree()
     configs = tools(args.skip_upstream, args.skip_new)
     columns = [label for label, _, _ in configs]
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s[0]]

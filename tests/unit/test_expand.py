@@ -157,8 +157,13 @@ def test_leading_dot_slash_and_root_entry(L):
 def test_modes_including_special_bits(L):
     L.run([F("suid", b"a", mode=0o4755), F("sgid", b"b", mode=0o2711),
            F("private", b"c", mode=0o600), D("tmp", mode=0o1777), D("ro", mode=0o555),
-           F("ro/inside", b"d", mode=0o444)])
+           F("ro/inside", b"d", mode=0o444), F("shared", b"e", mode=0o666),
+           F("none", b"f", mode=0o000), F("sticky", b"g", mode=0o1644)])
     mode = lambda p: stat.S_IMODE(os.lstat(L.root / p).st_mode)  # noqa: E731
+    assert mode("shared") == 0o666          # bits the umask would have masked
+    assert mode("none") == 0o000
+    assert mode("sticky") == 0o1644
+    assert read(L.root / "none") == b"f"    # written although created without any bits
     assert mode("suid") == 0o4755
     assert mode("sgid") == 0o2711
     assert mode("private") == 0o600
