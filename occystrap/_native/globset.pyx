@@ -20,8 +20,8 @@ DEF T_STAR = 2
 DEF T_CLASS = 3
 
 
-cdef bint _match(const unsigned char* prog, Py_ssize_t plen, const unsigned char* s,
-                 Py_ssize_t slen) noexcept nogil:
+cdef bint c_match(const unsigned char* prog, Py_ssize_t plen, const unsigned char* s,
+                  Py_ssize_t slen) noexcept nogil:
     # prog: sequence of tokens; literal = [0, byte], any = [1], star = [2],
     # class = [3, 32-byte bitmap]
     cdef Py_ssize_t p = 0, i = 0, star_p = -1, star_i = 0
@@ -113,6 +113,6 @@ class GlobSet:
         cdef bytes s = bytes(name)
         cdef bytes prog
         for prog in self._programs:
-            if _match(prog, len(prog), s, len(s)):
+            if c_match(prog, len(prog), s, len(s)):
                 return True
         return False

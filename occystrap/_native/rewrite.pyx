@@ -12,8 +12,10 @@ shared with the pure-Python twin, so both twins decide identically by constructi
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
 from libc.string cimport memcmp, memcpy, memset
 
+from .globset cimport c_match
 from .tarstream cimport c_checksum, c_parse_number, c_signed_checksum
 from . import rewrite_py as _py
+from .globset import GlobSet
 from . import tarstream as _tarstream
 from ._common import DIRTYPE, MAX_EXT_HEADER
 
@@ -27,6 +29,7 @@ DEF NOGIL_MIN = 65536       # below this a GIL round trip costs more than the co
 
 DEF G_OK = 0                # group handled
 DEF G_SLOW = 1              # let the shared Python logic handle the header at pos
+DEF MAX_FAST_PROGRAMS = 32  # exclude patterns matched in C without stopping the scan
 DEF G_DECIDE = 2            # group parsed; Python must decide keep/drop (exclude)
 
 
@@ -42,6 +45,9 @@ cdef struct Scan:
     long long offset
     long long count
     long long max_ext
+    int nprogs              # > 0: exclude patterns C can match, see _surely_kept
+    const unsigned char* progs[MAX_FAST_PROGRAMS]
+    Py_ssize_t prog_lens[MAX_FAST_PROGRAMS]
 
 
 cdef struct Group:
@@ -308,7 +314,7 @@ cdef Py_ssize_t _scan(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         if _parse_group(s, src, pos, n, g) != G_OK:
             why[0] = G_SLOW
             return pos
-        if s.decide:
+        if s.decide and not (s.nprogs and _surely_kept(s, g)):
             why[0] = G_DECIDE
             return pos
         if s.rewrite:
@@ -317,6 +323,37 @@ cdef Py_ssize_t _scan(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         pos = g.end
     why[0] = G_OK
     return pos
+
+
+cdef bint _surely_kept(Scan* s, Group* g) noexcept nogil:
+    """True when the Python _keep would keep this member for certain, so the scan need
+    not stop for it (a stop per member costs more than the rest of the scan): no prefix
+    field, not a hard link, and its name, normalized as globset_py.normalize_name does,
+    is a whiteout or matches no pattern.  Only set up while no directory is excluded."""
+    cdef const unsigned char* n = g.name
+    cdef Py_ssize_t start = 0, end = g.name_len, base
+    cdef int i
+    if g.prefix_len or g.type == 49:
+        return False
+    while True:
+        if end - start >= 2 and n[start] == 46 and n[start + 1] == 47:     # "./"
+            start += 2
+        elif end - start >= 1 and n[start] == 47:                         # "/"
+            start += 1
+        else:
+            break
+    if end - start > 1:
+        while end > start and n[end - 1] == 47:
+            end -= 1
+    base = end
+    while base > start and n[base - 1] != 47:
+        base -= 1
+    if end - base >= 4 and memcmp(n + base, b".wh.", 4) == 0:
+        return True
+    for i in range(s.nprogs):
+        if c_match(s.progs[i], s.prog_lens[i], n + start, end - start):
+            return False
+    return True
 
 
 cdef bytes _group_name(Group* g):
@@ -356,6 +393,13 @@ class TarRewriter(_py.TarRewriter):
         s.patch = self._mtime is not None
         s.decide = self._exclude is not None or self._collect
         s.max_ext = MAX_EXT_HEADER
+        programs = ()
+        if (not self._collect and isinstance(self._exclude, GlobSet)
+                and len(self._exclude._programs) <= MAX_FAST_PROGRAMS):
+            programs = self._exclude._programs     # bytes kept alive by the GlobSet
+        for i, program in enumerate(programs):
+            s.progs[i] = <const unsigned char*>(<bytes>program)
+            s.prog_lens[i] = len(program)
         if s.patch:
             memcpy(s.mtime, <const unsigned char*>self._mtime, 12)
         while pos < n:
@@ -366,6 +410,7 @@ class TarRewriter(_py.TarRewriter):
                 s.emit = self._emit
                 s.offset = self._offset
                 s.count = 0
+                s.nprogs = 0 if self._excluded_dirs else len(programs)
                 s.headers = fast and not self._ext
                 if dpos + (n - pos) > cap:      # held bytes were emitted earlier in this call
                     cap = dpos + (n - pos)

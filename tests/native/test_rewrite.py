@@ -13,7 +13,9 @@ pytestmark = pytest.mark.native
 
 SEGMENTS = st.sampled_from(["etc", "usr", "lib", "tmp", "a.conf", "b.pyc", "ünï", "x" * 70,
                             ".wh.gone", "deep", "z"])
-NAMES = st.lists(SEGMENTS, min_size=1, max_size=5).map("/".join)
+NAMES = st.tuples(st.sampled_from(["", "", "./", "/"]),
+                  st.lists(SEGMENTS, min_size=1, max_size=5)).map(
+    lambda parts: parts[0] + "/".join(parts[1]))
 ENTRY = st.tuples(NAMES, st.sampled_from("fffdsl"), st.integers(0, 2000),
                   st.integers(0, 2 ** 33), st.booleans())
 FORMATS = st.sampled_from([tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
@@ -60,7 +62,10 @@ def members(data):
 
 MODES = [dict(mtime=0), dict(mtime=1234567), dict(exclude=["*.pyc", "tmp"]),
          dict(mtime=7, exclude=["etc/*", "**/deep"], collect=True),
-         dict(rewrite=False, collect=True), dict(collect=True)]
+         dict(rewrite=False, collect=True), dict(collect=True),
+         # the C scan keeps members no pattern matches without asking Python (_keep)
+         dict(exclude=["*.conf", "usr", "./deep", "/tmp/*", "*.wh.*"]),
+         dict(mtime=3, exclude=["**/z", "[!e]*/b.pyc", "lib"])]
 
 
 @settings(max_examples=150)
@@ -98,6 +103,24 @@ def test_collected_members_match_tarfile(impl, entries, fmt):
     assert [m.mtime for m in rewriter.members] == [int(m.mtime) for m in oracle]
     assert [m.linkname.decode() for m in rewriter.members] == [m.linkname for m in oracle]
     assert [m.type for m in rewriter.members] == [m.type for m in oracle]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT, tarfile.USTAR_FORMAT])
+def test_exclude_decisions_on_awkward_names(twins, fmt):
+    """Names the C scan normalizes itself before matching (leading ./ and /, trailing /,
+    whiteouts, ustar prefix fields, hard links): both twins drop exactly the same."""
+    names = ["keep/me", "./deep", "/deep", "deep/", "./tmp/x", "//tmp/y", "etc/.wh.a.conf",
+             "a.conf", "./a.conf", "d" * 120 + "/a.conf", "d" * 120 + "/kept", "x/deep"]
+    entries = [(name, "f", 3, 5, False) for name in names] + [("link", "l", 0, 5, False)]
+    data = build(entries, fmt)
+    patterns = ["./deep", "/tmp/*", "*.conf", "**/deep", "a.conf"]
+    results = [run(t, data, 1 << 20, exclude=patterns) for t in twins]
+    out, rewriter = results[0]
+    kept = [m.name for m in members(out)]
+    assert set(kept) == {"keep/me", "d" * 120 + "/kept", "etc/.wh.a.conf", "link"}
+    for other_out, other in results[1:]:
+        assert other_out == out
+        assert (other.count, other.dropped) == (rewriter.count, rewriter.dropped)
 
 
 def test_plain_copy_is_identity_until_end_blocks(impl):
