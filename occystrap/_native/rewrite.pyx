@@ -386,7 +386,7 @@ class TarRewriter(_py.TarRewriter):
         n = view.shape[0]
         if n == 0:
             return bytearray()
-        cap = n + 1024
+        cap = n + 1024 if self._rewrite else 0     # only parsing: nothing is ever emitted
         out = bytearray(cap)
         dst = <unsigned char*>PyByteArray_AS_STRING(out)
         s.rewrite = self._rewrite
@@ -412,7 +412,7 @@ class TarRewriter(_py.TarRewriter):
                 s.count = 0
                 s.nprogs = 0 if self._excluded_dirs else len(programs)
                 s.headers = fast and not self._ext
-                if dpos + (n - pos) > cap:      # held bytes were emitted earlier in this call
+                if s.rewrite and dpos + (n - pos) > cap:    # held bytes were emitted earlier
                     cap = dpos + (n - pos)
                     PyByteArray_Resize(out, cap)
                     dst = <unsigned char*>PyByteArray_AS_STRING(out)
