@@ -273,9 +273,12 @@ def scan_layer(ref):
     def drain():
         members, parser.members = parser.members, []
         for member in members:
-            _check_member(ref.index, member, found.results)
-            if member.type in REGULAR_TYPES:
-                found.files.append(member.name)
+            # the common member needs no check: decide that before calling one
+            if member.mtime < 0 or WHITEOUT_PREFIX in member.name or (
+                    member.mode is not None and member.mode & 0o6000
+                    and member.mode & 0o002):
+                _check_member(ref.index, member, found.results)
+        found.files.extend(m.name for m in members if m.type in REGULAR_TYPES)
 
     def tar_error(exc):
         found.results.append((ERROR, "tar-format", "Layer %d is not a valid tar: %s"
