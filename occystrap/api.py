@@ -17,7 +17,7 @@ from .compression import from_media_type
 from .layers import copy_blob, run_layer
 from .progress import Progress
 from .transports import open_sink, open_source
-from .transports.base import ImageSink, LayerWriter
+from .transports.base import ImageSink, LayerWriter, layer_threads
 from .uri import parse_uri
 
 LOG = logging.getLogger(__name__)
@@ -62,8 +62,9 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         try:
             progress = Progress(len(refs))
             try:
-                results = _run_layers(refs, filters, sink, max(1, parallel), progress,
-                                      cached)
+                results = _run_layers(refs, filters, sink,
+                                      layer_threads(max(1, parallel), source, sink),
+                                      progress, cached)
             finally:
                 progress.close()
                 if cached is not None:

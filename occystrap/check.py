@@ -18,6 +18,7 @@ from ._native._common import OPAQUE_MARKER, TarError, WHITEOUT_PREFIX
 from .errors import InputError
 from .info import compression_of, load_config, truncate_digest
 from .model import format_size
+from .transports.base import layer_threads
 
 ERROR = "error"
 WARNING = "warning"
@@ -76,7 +77,7 @@ def run_checks(source, fast=False, parallel=4):
     check_metadata(manifest, config, report)
     if not fast:
         check_config_blob(source, manifest, report)
-        check_layers(source.layers(), config, report, parallel)
+        check_layers(source.layers(), config, report, layer_threads(parallel, source))
     return report
 
 

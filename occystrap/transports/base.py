@@ -5,6 +5,7 @@ stream (open_layer -> write -> commit) and learn the layer's digest only at its 
 like go-containerregistry's streaming layers; api.copy alone owns threads and order.
 """
 import dataclasses
+import os
 from typing import Callable, Optional
 
 
@@ -35,10 +36,24 @@ class LayerResult:
     dropped: int = 0
 
 
+def layer_threads(parallel, source, sink=None):
+    """Threads for the layers: -j, but no more than the usable CPUs when no side is on
+    the network.  Local layer work is CPU-bound, and threads beyond the cores only
+    contend (measured: -j 2 beats -j 4 by ~10% on 2 cores for tar -> tar)."""
+    if source.network or (sink is not None and sink.network):
+        return parallel
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:                  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(parallel, cpus))
+
+
 class ImageSource:
     """Base class for sources; subclasses set image/tag and implement the readers."""
     image = "unknown"
     tag = "unknown"
+    network = False     # layers come over the network: -j threads may all wait on I/O
 
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""
@@ -82,6 +97,7 @@ class ImageSink:
     layer_media_type = "application/vnd.docker.image.rootfs.diff.tar"
     layers_written = 0
     bytes_written = 0
+    network = False     # layers go over the network (see ImageSource.network)
 
     def begin(self, source):
         """Called once before any layer, with the source (for names)."""

@@ -133,6 +133,7 @@ def _with_digest(location, digest):
 
 
 class RegistrySink(ImageSink):
+    network = True
     def __init__(self, uri, options):
         self.ref, self.client = connect(uri, options)
         self.scope = "repository:%s:pull,push" % self.ref.repository

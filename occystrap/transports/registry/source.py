@@ -24,6 +24,7 @@ CHUNK = 1 << 20
 
 
 class RegistrySource(ImageSource):
+    network = True
     thread_safe_blobs = True
 
     def __init__(self, uri, options):
