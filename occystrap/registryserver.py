@@ -259,6 +259,16 @@ class _Handler(BaseHTTPRequestHandler):
     do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
     def _dispatch(self):
+        if not self.server.begin_request(self.request):
+            self.close_connection = True    # shutting down: cut_connections got here first
+            return
+        try:
+            self._route()
+        finally:
+            if self.server.end_request(self.request):
+                self.close_connection = True    # shutting down: answered, now close
+
+    def _route(self):
         self._body_left = self._has_body()
         try:
             parts = urllib.parse.urlsplit(self.path)
@@ -646,6 +656,8 @@ class _Server(ThreadingHTTPServer):
         self.ssl_context = ssl_context
         self.conn_lock = threading.Lock()
         self.connections = set()
+        self.busy = set()               # connections in the middle of a request
+        self.closing = False
         self.threads = set()
         super().__init__(address, handler)
 
@@ -683,9 +695,26 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request, client_address):
         LOG.debug("connection from %s failed", client_address, exc_info=True)
 
-    def cut_connections(self):
+    def begin_request(self, sock):
+        """A request arrived on sock; False when the server is already closing."""
         with self.conn_lock:
-            connections = list(self.connections)
+            if self.closing:
+                return False
+            self.busy.add(sock)
+            return True
+
+    def end_request(self, sock):
+        """The answer is sent; True when the connection should now close."""
+        with self.conn_lock:
+            self.busy.discard(sock)
+            return self.closing
+
+    def cut_connections(self):
+        """Close idle keep-alive connections; one in the middle of a request finishes its
+        answer first (a push's last PUT may still be forwarding: nothing is lost)."""
+        with self.conn_lock:
+            self.closing = True
+            connections = [sock for sock in self.connections if sock not in self.busy]
         for sock in connections:
             try:
                 # The plain socket's shutdown (SSLSocket.shutdown would drop its state
