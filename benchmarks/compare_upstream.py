@@ -121,19 +121,29 @@ def run_once(argv, env, tmp_root):
     return seconds, usage.ru_maxrss / 1024.0, None
 
 
-def measure(prefix, env, args, image, repeat, tmp_root):
-    """Best wall time and peak RSS over ``repeat`` runs, or FAILED."""
-    argv = prefix + [a.replace("{IN}", image) for a in args]
-    best, peak = None, 0.0
+def measure(configs, args, image, repeat, tmp_root):
+    """{column: (best wall time, peak RSS)} or (None, None) for a failed tool.
+
+    Runs are interleaved (A B C A B C ...) and os.sync() runs before each one, outside
+    the timing, so no tool inherits another's pending disk writes: on a real disk the
+    write-back of one run's output otherwise slows whichever run comes next."""
+    best, peak, failed = {}, {}, set()
     for _ in range(repeat):
-        seconds, rss, error = run_once(argv, env, tmp_root)
-        if error:
-            print("    %s exited non-zero:\n      %s" % (
-                " ".join(argv[:4]), "\n      ".join(error)))
-            return None, None
-        best = seconds if best is None else min(best, seconds)
-        peak = max(peak, rss)
-    return best, peak
+        for column, prefix, env in configs:
+            if column in failed:
+                continue
+            argv = prefix + [a.replace("{IN}", image) for a in args]
+            os.sync()
+            seconds, rss, error = run_once(argv, env, tmp_root)
+            if error:
+                print("    %s exited non-zero:\n      %s" % (
+                    " ".join(argv[:4]), "\n      ".join(error)))
+                failed.add(column)
+                continue
+            best[column] = min(best.get(column, seconds), seconds)
+            peak[column] = max(peak.get(column, 0.0), rss)
+    return {column: (None, None) if column in failed else (best[column], peak[column])
+            for column, _, _ in configs}
 
 
 # --------------------------------------------------------------------------
@@ -220,12 +230,9 @@ def main(argv=None):
     results = []
     for label, scenario_args in scenarios:
         print("%s ..." % label, flush=True)
-        cells = {}
-        for column, prefix, env in configs:
-            cells[column] = measure(prefix, env, scenario_args, image,
-                                    args.repeat, args.tmp_dir)
-            print("  %-10s %s s" % (column, fmt_time(cells[column][0])),
-                  flush=True)
+        cells = measure(configs, scenario_args, image, args.repeat, args.tmp_dir)
+        for column in columns:
+            print("  %-10s %s s" % (column, fmt_time(cells[column][0])), flush=True)
         results.append((label, cells))
 
     header, rows = table(results, columns)
