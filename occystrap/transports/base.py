@@ -76,6 +76,21 @@ class ImageSource:
         self.close()
 
 
+class FetchedSource(ImageSource):
+    """A source that first fetches the image (docker save, a daemon push) and then reads
+    it like another source, `self._image`."""
+    _image = None
+
+    def manifest(self):
+        return self._image.manifest()
+
+    def config_bytes(self):
+        return self._image.config_bytes()
+
+    def layers(self):
+        return self._image.layers()
+
+
 class LayerWriter:
     """A sink's receiver for one layer stream."""
 

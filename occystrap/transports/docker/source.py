@@ -14,18 +14,18 @@ import os
 import tempfile
 
 from ...errors import InputError
-from ..base import ImageSource
+from ..base import FetchedSource
 from ..tarball.source import TarballSource
 from .api import DockerAPI, reference, socket_of
 
 
-class DockerSource(ImageSource):
+class DockerSource(FetchedSource):
     thread_safe_blobs = True
 
     def __init__(self, name, tag, ref, socket_path, temp_dir=None):
         self.image, self.tag = name, tag     # as the user named it (podman says localhost/…)
         self._path = None
-        self._tarball = None
+        self._image = None
         api = DockerAPI(socket_path, InputError)
         try:
             inspected = api.inspect(ref)
@@ -33,7 +33,7 @@ class DockerSource(ImageSource):
                 raise InputError("Image not found: %s" % ref)
             self.image_id = inspected.get("Id")
             self._path = _save(api, ref, temp_dir)
-            self._tarball = TarballSource(self._path)
+            self._image = TarballSource(self._path)
         except BaseException:
             self.close()
             raise
@@ -45,17 +45,8 @@ class DockerSource(ImageSource):
         name, tag, ref = reference(uri)
         return cls(name, tag, ref, socket_of(uri), options.get("temp_dir"))
 
-    def manifest(self):
-        return self._tarball.manifest()
-
-    def config_bytes(self):
-        return self._tarball.config_bytes()
-
     def config_name(self):
-        return self._tarball.config_name()
-
-    def layers(self):
-        return self._tarball.layers()
+        return self._image.config_name()
 
     def close(self):
         if self._path is not None:

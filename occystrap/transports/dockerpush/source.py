@@ -29,7 +29,7 @@ import urllib3
 from ...errors import InputError
 from ...registryserver import NAME_RE, TAG_RE, PushedImage, RegistryServer
 from ...unixhttp import error_message
-from ..base import ImageSource
+from ..base import FetchedSource
 from ..docker.api import DockerAPI, progress_messages, reference, socket_of
 from .tlscert import make_certificate
 
@@ -48,7 +48,7 @@ def push_repository(name):
     return repository if NAME_RE.match(repository) else "occystrap/image"
 
 
-class DockerPushSource(ImageSource):
+class DockerPushSource(FetchedSource):
     thread_safe_blobs = True
 
     def __init__(self, name, tag, ref, socket_path, temp_dir=None):
@@ -120,15 +120,6 @@ class DockerPushSource(ImageSource):
         return body, media_type
 
     # -- ImageSource ------------------------------------------------------------------------
-    def manifest(self):
-        return self._image.manifest()
-
-    def config_bytes(self):
-        return self._image.config_bytes()
-
-    def layers(self):
-        return self._image.layers()
-
     def close(self):
         """Stop the registry and delete every pushed blob."""
         if self._server is not None:
