@@ -230,6 +230,10 @@ def _name(raw):
 
 
 def _check_member(index, member, result):
+    mode = member.mode
+    if not (member.mtime < 0 or WHITEOUT_PREFIX in member.name or (
+            mode is not None and mode & 0o6000 and mode & 0o002)):
+        return              # the common member: nothing below can fire, and it is cheap
     name = _name(member.name)
     base = member.name.rsplit(b"/", 1)[-1]
     if base.startswith(WHITEOUT_PREFIX) and base != OPAQUE_MARKER:
@@ -242,7 +246,6 @@ def _check_member(index, member, result):
     if member.mtime < 0:
         result.append((ERROR, "tar-timestamp", "Layer %d: negative timestamp on %s "
                        "(mtime=%d)" % (index, name, member.mtime)))
-    mode = member.mode
     if mode is not None and (mode & 0o6000) and (mode & 0o002):
         result.append((WARNING, "tar-permissions", "Layer %d: %s has setuid/setgid with "
                        "world-writable (mode=%o)" % (index, name, mode)))
@@ -274,11 +277,7 @@ def scan_layer(ref):
     def drain():
         members, parser.members = parser.members, []
         for member in members:
-            # the common member needs no check: decide that before calling one
-            if member.mtime < 0 or WHITEOUT_PREFIX in member.name or (
-                    member.mode is not None and member.mode & 0o6000
-                    and member.mode & 0o002):
-                _check_member(ref.index, member, found.results)
+            _check_member(ref.index, member, found.results)
         found.files.extend(m.name for m in members if m.type in REGULAR_TYPES)
 
     def tar_error(exc):

@@ -53,8 +53,6 @@ IGNORED_XATTR_ERRORS = frozenset([errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP])
 FALLBACK_ERRORS = frozenset([errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
                              errno.ENOTSUP, errno.EBADF, errno.EPERM])
 AUFS_META_PREFIX = WHITEOUT_PREFIX + WHITEOUT_PREFIX      # .wh..wh.plnk, .wh..wh.aufs, ...
-_UMASK = os.umask(0o22)         # read once, at import, while single-threaded
-os.umask(_UMASK)
 OPEN_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 OPEN_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -101,6 +99,21 @@ class LayerExpander:
 
 
 # -- names ---------------------------------------------------------------------------
+
+def current_umask():
+    """The process umask, read without changing it (/proc), so other threads never see
+    a temporary value; elsewhere the classic set-and-restore."""
+    try:
+        with open("/proc/self/status", "rb") as status:
+            for line in status:
+                if line.startswith(b"Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o22)
+    os.umask(mask)
+    return mask
+
 
 def _join(directory, name):
     return directory.rstrip(b"/") + b"/" + name
@@ -150,6 +163,7 @@ class _Tree:
         # What a new entry is owned by without a chown: our euid:egid, unless a setgid
         # root makes new entries inherit its group.  Members owned by exactly that skip
         # the chown (most members of most images are 0:0).
+        self.umask = current_umask()    # modes it cannot alter are given to open()
         self.owner = (os.geteuid(), os.getegid())
         try:
             if os.stat(self.root).st_mode & stat.S_ISGID:
@@ -420,7 +434,7 @@ def _extract_file(tree, member, dest, layer):
     mode = member.mode & 0o7777
     # The mode is given to open() when the umask cannot change it and there are no
     # setuid/setgid/sticky bits (a chown clears those): one fchmod less per file.
-    at_open = not (mode & 0o7000 or mode & _UMASK)
+    at_open = not (mode & 0o7000 or mode & tree.umask)
     fds = []
     _create(tree, dest, False, lambda path: fds.append(
         os.open(path, OPEN_NEW_FILE, mode if at_open else 0o600)))

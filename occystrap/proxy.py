@@ -151,6 +151,7 @@ class Proxy:
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
         _, self._client = connect(self._downstream_uri("probe", "latest"), self.options)
+        self.layer_cache = open_cache(self.options.get("layer_cache"))    # before any push
         pull = self.upstream is not None
         self.server = RegistryServer(
             self.options.get("temp_dir"), self.host, self.port, timeout=300.0,
@@ -159,14 +160,14 @@ class Proxy:
             blob_fetch=self._blob_fetch if pull else None)
         try:
             self.server.start()
-        except OSError as exc:
+        except BaseException as exc:
             self._client.close()
-            raise OccystrapError("cannot listen on %s:%d: %s"
-                                 % (self.host, self.port, exc.strerror or exc)) from None
-        except BaseException:
-            self._client.close()
+            if self.layer_cache is not None:
+                self.layer_cache.close()
+            if isinstance(exc, OSError):
+                raise OccystrapError("cannot listen on %s:%d: %s"
+                                     % (self.host, self.port, exc.strerror or exc)) from None
             raise
-        self.layer_cache = open_cache(self.options.get("layer_cache"))
         return self
 
     def stop(self):

@@ -709,12 +709,14 @@ class _Server(ThreadingHTTPServer):
             self.busy.discard(sock)
             return self.closing
 
-    def cut_connections(self):
+    def cut_connections(self, busy_too=False):
         """Close idle keep-alive connections; one in the middle of a request finishes its
-        answer first (a push's last PUT may still be forwarding: nothing is lost)."""
+        answer first (a push's last PUT may still be forwarding: nothing is lost), unless
+        busy_too (the wait for it is over)."""
         with self.conn_lock:
             self.closing = True
-            connections = [sock for sock in self.connections if sock not in self.busy]
+            connections = [sock for sock in self.connections
+                           if busy_too or sock not in self.busy]
         for sock in connections:
             try:
                 # The plain socket's shutdown (SSLSocket.shutdown would drop its state
@@ -818,8 +820,11 @@ class RegistryServer:
             threads = list(self._httpd.threads)
         for thread in threads:
             thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                LOG.warning("a registry connection did not finish in time")
+        if any(thread.is_alive() for thread in threads):
+            LOG.warning("a registry connection did not finish in time; cutting it")
+            self._httpd.cut_connections(busy_too=True)
+            for thread in threads:
+                thread.join(1.0)
         self._httpd.server_close()
         self._httpd = None
         with self._lock:

@@ -345,6 +345,8 @@ cdef bint _surely_kept(Scan* s, Group* g) noexcept nogil:
     if end - start > 1:
         while end > start and n[end - 1] == 47:
             end -= 1
+    if start >= end:
+        return False        # "./", ".//": Python strips a directory's "/" first, then "./"
     base = end
     while base > start and n[base - 1] != 47:
         base -= 1

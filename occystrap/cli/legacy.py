@@ -14,11 +14,9 @@ import click
 
 from ..api import copy_uris
 from ..errors import OccystrapError
+from ..unixhttp import DEFAULT_SOCKET
 from . import cli
 from .search import search
-
-DEFAULT_SOCKET = "/var/run/docker.sock"
-
 
 # -- URI builders (pure; unit-tested) -------------------------------------------------
 

@@ -49,7 +49,6 @@ class DirectorySink(ImageSink):
         self._written = {}          # path -> size, for verify
         self._staging = None        # expand: the tree being built, renamed in at the end
         self._expander = None
-        self._expanding = set()     # layer indexes handed to the expander
 
     @classmethod
     def from_uri(cls, uri, options):
@@ -81,7 +80,6 @@ class DirectorySink(ImageSink):
         self.layers_written += 1
         self.bytes_written += result.size
         if self._expander is not None:
-            self._expanding.add(result.index)
             self._expander.add(result.index, target)
 
     def open_layer(self, ref):
@@ -104,9 +102,6 @@ class DirectorySink(ImageSink):
         self._written[config_path] = len(config_bytes)
         staging = None
         if self.expand:
-            for r in results:
-                if r.index not in self._expanding:      # a layer the sink never wrote
-                    self._expander.add(r.index, self._layer_path(r))
             self.expand_stats = self._expander.finish(len(results))
             staging, self._staging, self._expander = self._staging, None, None
         entry = {"Config": config_name,

@@ -53,7 +53,6 @@ class _Upload(LayerWriter):
     def _start_stream(self):
         self._location = self._sink._start_upload()
         self._queue = queue.Queue(maxsize=QUEUE_DEPTH)
-        self._ended = False
         self._sender = threading.Thread(target=self._send, name="occystrap-upload",
                                         daemon=True)
         self._sender.start()
@@ -62,7 +61,6 @@ class _Upload(LayerWriter):
         while True:
             chunk = self._queue.get()
             if chunk is None:
-                self._ended = True
                 return
             yield chunk
 
@@ -74,12 +72,8 @@ class _Upload(LayerWriter):
                 retry=False)
             self._location = self._sink._absolute(
                 response.headers.get("Location") or self._location)
-        except BaseException as exc:            # handed to the writing thread
+        except BaseException as exc:    # handed to the writing thread: _put raises it
             self._error = exc
-            # Let the producer finish, unless the body had already reached its end
-            # (a registry may answer only after reading it all).
-            while not self._ended and self._queue.get() is not None:
-                pass
 
     def _put(self, item):
         while True:
