@@ -88,9 +88,9 @@ class LayerExpander:
             raise OutputError("cannot create %s: %s" % (root, exc.strerror)) from None
         self._tree = _Tree(root)
 
-    def apply(self, layer_path):
+    def apply(self, layer_path, overlay=False):
         """Apply the next layer up (uncompressed tar file)."""
-        _apply_layer(self._tree, layer_path)
+        _apply_layer(self._tree, layer_path, overlay)
 
     def finish(self):
         """Set directory modes and mtimes; return the counts."""
@@ -333,15 +333,22 @@ def _read_members(layer_path):
         raise
 
 
-def _apply_layer(tree, layer_path):
+def _apply_layer(tree, layer_path, overlay=False):
+    """Whiteouts first (they delete from lower layers), then the entries.  overlay: keep
+    whiteouts as overlayfs reads them instead (extract_overlay_layer)."""
     layer, members = _read_members(layer_path)
+    on_whiteout = _overlay_whiteout if overlay else _apply_whiteout
     with layer:
         entries = []
         for member in members:
+            if overlay and member.xattrs:
+                member = member._replace(xattrs={
+                    key: value for key, value in member.xattrs.items()
+                    if not key.startswith(OVERLAY_XATTR_PREFIX)})
             parts = _components(member.name)
             base = parts[-1] if parts else b""
             if base.startswith(WHITEOUT_PREFIX):
-                _guard(tree, layer_path, member, _apply_whiteout, parts)
+                _guard(tree, layer_path, member, on_whiteout, parts)
             else:
                 entries.append((member, parts))
         for member, parts in entries:
@@ -621,25 +628,9 @@ def extract_overlay_layer(layer_path, root):
     :raises InputError: the layer is unreadable or malformed.
     :raises OutputError: root could not be written.
     """
-    try:
-        os.makedirs(root, exist_ok=True)
-    except OSError as exc:
-        raise OutputError("cannot create %s: %s" % (root, exc.strerror)) from None
-    tree = _Tree(root)
-    layer, members = _read_members(layer_path)
-    with layer:
-        for member in members:
-            parts = _components(member.name)
-            if member.xattrs:
-                member = member._replace(xattrs={
-                    key: value for key, value in member.xattrs.items()
-                    if not key.startswith(OVERLAY_XATTR_PREFIX)})
-            if parts and parts[-1].startswith(WHITEOUT_PREFIX):
-                _guard(tree, layer_path, member, _overlay_whiteout, parts)
-            else:
-                _guard(tree, layer_path, member, _extract, layer, parts)
-    tree.finish_dirs()
-    return dict(tree.stats)
+    expander = LayerExpander(root)
+    expander.apply(layer_path, overlay=True)
+    return expander.finish()
 
 
 def _overlay_whiteout(tree, member, parts):

@@ -13,7 +13,6 @@ import urllib.parse
 import click
 
 from ..api import copy_uris
-from ..errors import OccystrapError
 from ..unixhttp import DEFAULT_SOCKET
 from . import cli
 from .search import search
@@ -70,16 +69,6 @@ def _copy(options, source, destination, filters=()):
 def _search(ctx, source, pattern, regex, script_friendly):
     ctx.invoke(search, regex=regex, script_friendly=script_friendly, source=source,
                pattern=pattern)
-
-
-class LegacyError(OccystrapError):
-    """A legacy command cannot run on this platform."""
-
-
-def _need_mount_support():
-    for name in ("setxattr", "mknod"):
-        if not hasattr(os, name):
-            raise LegacyError("Sorry, your OS module implementation lacks %s" % name)
 
 
 # -- shared options ---------------------------------------------------------------------
@@ -161,7 +150,6 @@ def fetch_to_oci(options, registry, image, tag, path):
 @click.argument("path")
 @click.pass_obj
 def fetch_to_mounts(options, registry, image, tag, path):
-    _need_mount_support()
     _copy(options, registry_uri(registry, image, tag), _path_uri("mounts", path))
 
 

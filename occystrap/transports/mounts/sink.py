@@ -123,6 +123,9 @@ class MountsSink(ImageSink):
 
     def begin(self, source):
         self.image, self.tag = source.image, source.tag
+        for name in ("setxattr", "mknod", "geteuid"):
+            if not hasattr(os, name):        # not Linux: no overlayfs either
+                raise OutputError("mounts:// needs os.%s, which this platform lacks" % name)
         if os.geteuid() != 0:
             raise OutputError("mounts:// needs root: it mounts overlayfs and creates whiteout "
                               "devices and trusted.* xattrs")
