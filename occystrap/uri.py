@@ -30,8 +30,9 @@ def coerce(value):
 class URI:
     scheme: str
     path: str               # file path for tar/dir/oci/mounts, else HOST/NAME[:TAG]
-    options: dict
+    options: dict           # type-coerced values, as 0.4.17 had them
     original: str
+    raw: dict = None        # the same values as typed (last one wins): `tag=1` stays "1"
 
     def image_and_tag(self):
         """Split NAME[:TAG|@DIGEST] at the last ':' after the last '/' (tag defaults to latest)."""
@@ -59,7 +60,9 @@ def parse_uri(text):
         rest = "//" + rest
     parsed = urllib.parse.urlsplit("x:" + rest)
     options = {}
+    raw = {}
     for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
+        raw[key] = value
         value = coerce(value)
         if key in options:
             previous = options[key]
@@ -77,7 +80,7 @@ def parse_uri(text):
         path = (parsed.netloc + parsed.path).strip("/")
         if not path:
             raise URIParseError("%s:// URI requires an image reference" % scheme)
-    return URI(scheme, urllib.parse.unquote(path), options, text)
+    return URI(scheme, urllib.parse.unquote(path), options, text, raw)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,17 +13,10 @@ the layer files next to it are what is read, and when they are gone the error sa
 import json
 import os
 import posixpath
-import urllib.parse
 
 from ...errors import InputError
 from ...model import DOCKER_LAYER_TAR
 from ..base import ImageSource, LayerRef
-
-
-def _raw_query(uri):
-    """Query values as typed: the URI grammar coerces `tag=1` to True (A.4)."""
-    query = urllib.parse.urlsplit(uri.original).query
-    return dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
 
 
 def _split_repotag(repotag):
@@ -49,8 +42,8 @@ class DirectorySource(ImageSource):
 
     @classmethod
     def from_uri(cls, uri, options):
-        raw = _raw_query(uri)
-        return cls(uri.path, image=raw.get("image"), tag=raw.get("tag"))
+        # as typed: the URI grammar coerces `tag=1` to True (A.4)
+        return cls(uri.path, image=uri.raw.get("image"), tag=uri.raw.get("tag"))
 
     # -- choosing the image ----------------------------------------------------------
     def _json(self, name):
