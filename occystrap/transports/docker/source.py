@@ -19,21 +19,19 @@ from ..tarball.source import TarballSource
 from .api import DockerAPI, reference, socket_of
 
 
-class DockerSource(FetchedSource):
+class DaemonSource(FetchedSource):
+    """A source fetched from a Docker/podman daemon: the image must exist (inspect), then
+    _fetch(api, ref, inspected, temp_dir) gets it; close() undoes a partial fetch."""
     thread_safe_blobs = True
 
     def __init__(self, name, tag, ref, socket_path, temp_dir=None):
         self.image, self.tag = name, tag     # as the user named it (podman says localhost/…)
-        self._path = None
-        self._image = None
         api = DockerAPI(socket_path, InputError)
         try:
             inspected = api.inspect(ref)
             if inspected is None:
                 raise InputError("Image not found: %s" % ref)
-            self.image_id = inspected.get("Id")
-            self._path = _save(api, ref, temp_dir)
-            self._image = TarballSource(self._path)
+            self._fetch(api, ref, inspected, temp_dir)
         except BaseException:
             self.close()
             raise
@@ -44,6 +42,18 @@ class DockerSource(FetchedSource):
     def from_uri(cls, uri, options):
         name, tag, ref = reference(uri)
         return cls(name, tag, ref, socket_of(uri), options.get("temp_dir"))
+
+    def _fetch(self, api, ref, inspected, temp_dir):
+        raise NotImplementedError
+
+
+class DockerSource(DaemonSource):
+    _path = None
+
+    def _fetch(self, api, ref, inspected, temp_dir):
+        self.image_id = inspected.get("Id")
+        self._path = _save(api, ref, temp_dir)
+        self._image = TarballSource(self._path)
 
     def config_name(self):
         return self._image.config_name()

@@ -29,8 +29,8 @@ import urllib3
 from ...errors import InputError
 from ...registryserver import NAME_RE, TAG_RE, PushedImage, RegistryServer
 from ...unixhttp import error_message
-from ..base import FetchedSource
-from ..docker.api import DockerAPI, progress_messages, reference, socket_of
+from ..docker.api import progress_messages
+from ..docker.source import DaemonSource
 from .tlscert import make_certificate
 
 LOG = logging.getLogger(__name__)
@@ -48,43 +48,25 @@ def push_repository(name):
     return repository if NAME_RE.match(repository) else "occystrap/image"
 
 
-class DockerPushSource(FetchedSource):
-    thread_safe_blobs = True
+class DockerPushSource(DaemonSource):
+    _server = None
+    _pushed = None
 
-    def __init__(self, name, tag, ref, socket_path, temp_dir=None):
-        self.image, self.tag = name, tag
-        self._server = None
-        self._image = None
+    def _fetch(self, api, ref, inspected, temp_dir):
         self._manifest_seen = threading.Event()
-        self._pushed = None
-        api = DockerAPI(socket_path, InputError)
+        self._start_server(temp_dir)
+        repository = push_repository(self.image)
+        push_tag = self.tag if TAG_RE.match(self.tag) else "latest"
+        target = "%s/%s" % (self._server.netloc, repository)
+        api.tag(inspected.get("Id") or ref, target, push_tag)
         try:
-            inspected = api.inspect(ref)
-            if inspected is None:
-                raise InputError("Image not found: %s" % ref)
-            self._start_server(temp_dir)
-            repository = push_repository(name)
-            push_tag = tag if TAG_RE.match(tag) else "latest"
-            target = "%s/%s" % (self._server.netloc, repository)
-            api.tag(inspected.get("Id") or ref, target, push_tag)
-            try:
-                LOG.info("Pushing %s from the daemon to %s:%s", ref, target, push_tag)
-                _push(api, target, push_tag)
-                body, media_type = self._wait_manifest(repository, push_tag)
-            finally:
-                _untag(api, "%s:%s" % (target, push_tag))
-            self._server.stop_accepting()
-            self._image = PushedImage(self._server, name, body, media_type, tag)
-        except BaseException:
-            self.close()
-            raise
+            LOG.info("Pushing %s from the daemon to %s:%s", ref, target, push_tag)
+            _push(api, target, push_tag)
+            body, media_type = self._wait_manifest(repository, push_tag)
         finally:
-            api.close()
-
-    @classmethod
-    def from_uri(cls, uri, options):
-        name, tag, ref = reference(uri)
-        return cls(name, tag, ref, socket_of(uri), options.get("temp_dir"))
+            _untag(api, "%s:%s" % (target, push_tag))
+        self._server.stop_accepting()
+        self._image = PushedImage(self._server, self.image, body, media_type, self.tag)
 
     def _start_server(self, temp_dir):
         cert_dir = make_certificate(temp_dir)
