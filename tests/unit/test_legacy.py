@@ -8,7 +8,6 @@ from click.testing import CliRunner
 
 from occystrap.cli import cli, legacy
 from occystrap.filters import build_filter
-from occystrap.transports.directory.source import _raw_query
 from occystrap.uri import parse_filter, parse_uri
 from tests import imagebuilder as ib
 from tests.cli import occystrap
@@ -108,7 +107,7 @@ def test_dir_uri_options(unique, expand, options):
 def test_recreate_source_keeps_the_tag_as_typed():
     uri = parse_uri(legacy.recreate_source_uri("/data/d", "example.com/demo/app", "1"))
     assert uri.options["tag"] is True                  # what the URI grammar makes of it
-    assert _raw_query(uri) == {"image": "example.com/demo/app", "tag": "1"}
+    assert uri.raw == {"image": "example.com/demo/app", "tag": "1"}
 
 
 @pytest.mark.parametrize("normalize, timestamp, specs", [
