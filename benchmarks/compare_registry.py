@@ -87,6 +87,7 @@ def measure(tool, scenario, image, repeat):
             result = run(cmds[scenario], env)
         finally:
             registry.stop()
+            shutil.rmtree(registry.dir, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
         if best is None or result[0] < best[0]:
             best = result

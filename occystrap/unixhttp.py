@@ -18,8 +18,9 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from .errors import InputError
+from .model import DOCKER_SOCKET
 
-DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_SOCKET = DOCKER_SOCKET
 MAX_API_VERSION = "1.41"        # what dockerd 20.10 and podman 4.x both speak
 
 

@@ -13,7 +13,7 @@ import urllib.parse
 import click
 
 from ..api import copy_uris
-from ..unixhttp import DEFAULT_SOCKET
+from ..model import DOCKER_SOCKET as DEFAULT_SOCKET   # not unixhttp: urllib3 at start-up
 from . import cli
 from .search import search
 

@@ -43,3 +43,6 @@ def repo_tags(image, tag):
     if image == "unknown" or not tag or ":" in tag:
         return []
     return ["%s:%s" % (image, tag)]
+
+
+DOCKER_SOCKET = "/var/run/docker.sock"     # the Engine API's default unix socket
