@@ -17,7 +17,7 @@ from .tarstream cimport c_checksum, c_parse_number, c_signed_checksum
 from . import rewrite_py as _py
 from .globset import GlobSet
 from . import tarstream as _tarstream
-from ._common import DIRTYPE, MAX_EXT_HEADER, Member
+from ._common import MAX_EXT_HEADER, Member
 
 __all__ = ["TarRewriter"]
 
@@ -360,21 +360,29 @@ cdef bint _surely_kept(Scan* s, Group* g) noexcept nogil:
 
 cdef object _plain_member(const unsigned char* src, Group* g, long long offset):
     """The Member of a group without extended headers, made here from the header fields
-    the C parser already checked: what parse_header + resolve_member give, without a
-    Header tuple and two Python calls per member.  None (use those) if a number is bad."""
+    _valid_header already checked: what parse_header + resolve_member give, without a
+    Header tuple and two Python calls per member."""
     cdef const unsigned char* h = src + g.main
     cdef long long mode, uid, gid, mtime
-    if (c_parse_number(h + 100, 8, &mode) or c_parse_number(h + 108, 8, &uid)
-            or c_parse_number(h + 116, 8, &gid) or c_parse_number(h + 136, 12, &mtime)):
-        return None
+    cdef unsigned char kind = g.type
+    c_parse_number(h + 100, 8, &mode)
+    c_parse_number(h + 108, 8, &uid)
+    c_parse_number(h + 116, 8, &gid)
+    c_parse_number(h + 136, 12, &mtime)
+    name = _member_name(g, &kind)
+    return Member(name, (<char*>&kind)[:1], g.size, mode, mtime, uid, gid,
+                  g.link[:g.link_len], offset, None)
+
+
+cdef bytes _member_name(Group* g, unsigned char* kind):
+    """The name as resolve_member gives it, and the kind: an old-style regular file
+    ('\\0') named with a trailing '/' is a directory, and directories lose the '/'."""
     name = _group_name(g)
-    kind = h[156:157]
-    if kind == b"\0" and name.endswith(b"/"):
-        kind = DIRTYPE
-    if kind == DIRTYPE and len(name) > 1:
+    if kind[0] == 0 and name.endswith(b"/"):
+        kind[0] = 53
+    if kind[0] == 53 and len(name) > 1:
         name = name.rstrip(b"/")
-    return Member(name, kind, g.size, mode, mtime, uid, gid, g.link[:g.link_len], offset,
-                  None)
+    return name
 
 
 cdef bytes _group_name(Group* g):
@@ -465,11 +473,7 @@ class TarRewriter(_py.TarRewriter):
                         name, kind, link = member.name, member.type[0], member.linkname
                     else:
                         kind = g.type
-                        name = _group_name(&g)
-                        if kind == 0 and name.endswith(b"/"):
-                            kind = 53
-                        if kind == 53 and len(name) > 1:
-                            name = name.rstrip(b"/")
+                        name = _member_name(&g, &kind)
                         link = g.link[:g.link_len]
                     keep = self._exclude is None or self._keep(name, bytes([kind]), link)
                     if keep and member is not None:
