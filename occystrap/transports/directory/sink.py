@@ -35,7 +35,8 @@ def write_atomic(path, data):
         raise
 
 
-def _dump(value):
+def dump_json(value):
+    """JSON as the dir:// layout stores it (indent 4, sorted keys), as bytes."""
     return json.dumps(value, indent=4, sort_keys=True).encode()
 
 
@@ -114,7 +115,7 @@ class DirectorySink(ImageSink):
             if os.path.isdir(target):
                 shutil.rmtree(target)
             os.replace(staging, target)
-        write_atomic(os.path.join(self.path, self.manifest_name), _dump([entry]))
+        write_atomic(os.path.join(self.path, self.manifest_name), dump_json([entry]))
         self._update_catalog()
 
     def _update_catalog(self):
@@ -130,7 +131,7 @@ class DirectorySink(ImageSink):
                 except ValueError:
                     catalog = {}
             catalog.setdefault(self.image, {})[self.tag] = self.manifest_name
-            write_atomic(path, _dump(catalog))
+            write_atomic(path, dump_json(catalog))
         finally:
             os.close(lock)
 

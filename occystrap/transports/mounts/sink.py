@@ -14,7 +14,6 @@ one of expand.py (no `..`, absolute names or symlink escapes); everything is bui
 sibling temp directory, renamed onto PATH and only then mounted, and a failed run leaves
 nothing behind; verification checks the layer directories and the mount (0.4.17: a no-op).
 """
-import json
 import logging
 import os
 import re
@@ -28,6 +27,7 @@ from ... import expand, runc, tarindex
 from ...errors import InputError, OutputError
 from ...model import digest_hex, repo_tags
 from ..base import ImageSink
+from ..directory.sink import dump_json, write_atomic
 from ..filewriter import FileLayerWriter
 
 LOG = logging.getLogger(__name__)
@@ -82,16 +82,6 @@ def mount_type(path):
             if point == path:
                 found = fields[fields.index("-") + 1]
     return found
-
-
-def _write(path, data):
-    with open(path, "wb") as fileobj:
-        fileobj.write(data)
-    os.chmod(path, 0o644)
-
-
-def _dump(value):
-    return json.dumps(value, indent=4, sort_keys=True).encode()
 
 
 class _LayerWriter(FileLayerWriter):
@@ -198,9 +188,9 @@ class MountsSink(ImageSink):
         entry = {"Config": "container-config.json",
                  "Layers": ["%s/layer.tar" % name for name in self._hexes],
                  "RepoTags": repo_tags(self.image, self.tag)}
-        _write(os.path.join(self._stage, "manifest.json"), _dump([entry]))
-        _write(os.path.join(self._stage, "catalog.json"),
-               _dump({self.image: {self.tag: "manifest.json"}}))
+        write_atomic(os.path.join(self._stage, "manifest.json"), dump_json([entry]))
+        write_atomic(os.path.join(self._stage, "catalog.json"),
+                     dump_json({self.image: {self.tag: "manifest.json"}}))
         for name in OVERLAY_DIRS:
             os.mkdir(os.path.join(self._stage, name), 0o755)
         if self._existed:
