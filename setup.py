@@ -10,10 +10,14 @@ def extensions():
         return []
     from Cython.Build import cythonize
 
+    # Hand-written .pyx modules, and the single-source twins: X.py is a symlink to the
+    # pure-Python X_py.py, compiled with the augmenting X.pxd (docs/native.md).
+    sources = sorted(glob.glob("occystrap/_native/*.pyx"))
+    sources += sorted(p for p in glob.glob("occystrap/_native/*.py") if os.path.islink(p))
     modules = [
-        Extension("occystrap._native." + os.path.basename(p)[:-4], [p],
+        Extension("occystrap._native." + os.path.splitext(os.path.basename(p))[0], [p],
                   extra_compile_args=["-O3"])
-        for p in sorted(glob.glob("occystrap/_native/*.pyx"))
+        for p in sources
     ]
     return cythonize(modules, compiler_directives={"language_level": "3",
                                                    "embedsignature": True})

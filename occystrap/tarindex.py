@@ -6,8 +6,8 @@ long-name extensions like the streaming rewriter does and yields the same Member
 with `offset` the absolute file position of the member's data.
 """
 from ._native import tarstream
-from ._native._common import (BLOCK, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE, MAX_EXT_HEADER,
-                              NO_DATA_TYPES, TarError, XGLTYPE, XHDTYPE)
+from ._native._common import (BLOCK, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE,
+                              MAX_SPARSE_BLOCKS, TarError, XGLTYPE, XHDTYPE)
 
 
 def _read_exact(fileobj, size, offset):
@@ -24,6 +24,8 @@ def iter_members(fileobj, start=0, end=None):
     """
     offset = start
     ext = []
+    ext_bytes = 0
+    globals_ = []
     while True:
         if end is not None and offset + BLOCK > end:
             if ext or offset < end:
@@ -43,24 +45,33 @@ def iter_members(fileobj, start=0, end=None):
             return
         offset += BLOCK
         if header.type in (XHDTYPE, XGLTYPE, GNU_LONGNAME, GNU_LONGLINK):
-            if header.size > MAX_EXT_HEADER:
-                raise TarError("extended header too large at offset %d" % offset)
+            pending = 0 if header.type == XGLTYPE else ext_bytes
+            tarstream.check_extension_size(header.size, pending, offset - BLOCK)
             data = _read_exact(fileobj, header.size, offset)
-            offset += tarstream.padded(header.size)
-            if header.type != XGLTYPE:
+            if header.type == XGLTYPE:
+                globals_ += tarstream.global_records(data, offset)
+            else:
                 ext.append((header.type, data))
+                ext_bytes += header.size
+            offset += tarstream.padded(header.size)
             continue
         if header.type == GNU_SPARSE and block[482]:
+            count = 0
             while True:
                 fileobj.seek(offset)
                 extension = _read_exact(fileobj, BLOCK, offset)
                 offset += BLOCK
+                count += 1
                 if not extension[504]:
                     break
-        member = tarstream.resolve_member(header, ext, offset)
+                if count >= MAX_SPARSE_BLOCKS:
+                    raise TarError("sparse map over %d blocks at offset %d"
+                                   % (MAX_SPARSE_BLOCKS, offset))
+        member = tarstream.resolve_member(header, ext, offset, globals_)
         ext = []
+        ext_bytes = 0
         yield member
-        if not (member.type and member.type[0] in NO_DATA_TYPES):
+        if tarstream.has_data(member.type[0]):
             offset += tarstream.padded(member.size)
         if end is not None and offset > end:
             raise TarError("truncated tar archive at offset %d" % offset)

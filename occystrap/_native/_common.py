@@ -7,7 +7,8 @@ from collections import namedtuple
 
 BLOCK = 512
 RECORD = 10240          # tar's default record size (20 blocks); outputs are padded to it
-MAX_EXT_HEADER = 64 * 1024 * 1024   # PAX / GNU long-name data we are willing to buffer
+MAX_EXT_HEADER = 1024 * 1024   # PAX / GNU long-name data of one member (Go archive/tar's cap)
+MAX_SPARSE_BLOCKS = 2048       # old GNU sparse extension blocks of one member (1 MiB)
 
 # typeflags (POSIX.1-2001 ustar + GNU extensions)
 REGTYPE = b"0"

@@ -1,4 +1,4 @@
-"""Compiled exclude/search matcher: the API shared by globset.pyx and globset_py.py.
+"""Exclude/search matcher: the API of globset (compiled) and globset_py, one source.
 
 fnmatch.fnmatchcase semantics on bytes, with a leading `/` or `./` ignored and `**/`
 also matching at the top level.

@@ -1,7 +1,8 @@
 """Streaming tar rewriter: the API shared by rewrite.pyx and rewrite_py.py.
 
-The Cython class subclasses the pure one and overrides feed() only, so both have the same
-constructor, attributes and close(); tests/native/test_stubs.py keeps this file in step.
+The Cython class subclasses the pure one and overrides feed() only (its C driver decides
+nothing the shared rules do not), so both have the same constructor, attributes and
+close(); tests/native/test_stubs.py keeps this file in step.
 """
 from typing import List, Optional, Union
 

@@ -1,19 +1,26 @@
 # cython: language_level=3, embedsignature=True
-"""Streaming tar rewriter (Cython twin of rewrite_py.py).
+"""Streaming tar rewriter: the C driver of rewrite_py's state machine.
 
 The byte path runs in C without the GIL: member data is copied (or skipped) with
-memcpy; headers, PAX extended headers (timestamp records dropped, the rest kept
-verbatim) and GNU long names are checked, patched and re-checksummed in place.  Only
-the decision to drop a member (exclude) calls back into Python, once per member.
-What C cannot do in one go (a header group split across two feed() chunks, member
-collection, sparse maps, end of archive, anything malformed) goes to the member logic
-shared with the pure-Python twin, so both twins decide identically by construction.
+memcpy; header groups (PAX and GNU long-name headers + the member header) that lie
+whole in the chunk are checked, patched and re-checksummed in place.  This file holds
+no tar rule of its own: what a valid header is, how a number or a PAX record reads,
+which type has data, which PAX keys are timestamps and how a name is normalized and
+matched are the functions of tarstream_py.py and globset_py.py, compiled from the same
+source the pure-Python twin runs (cimported here).  Whatever the fast path does not
+take on (a group split across two feed() chunks, member collection with extended
+headers, global headers, sparse maps, end of archive, anything a rule refuses) goes to
+rewrite_py's own logic, which also raises every error, so both twins give the same
+bytes and the same errors; tests/native/test_differential.py holds them to it.
 """
 from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
-from libc.string cimport memcmp, memcpy, memset
+from libc.string cimport memcpy, memset
 
-from .globset cimport c_match
-from .tarstream cimport c_checksum, c_parse_number, c_signed_checksum
+from .globset cimport is_whiteout, match_program, name_end, name_start
+from .tarstream cimport (cstr_len, field_number, has_data, header_problem, header_type,
+                         is_number, is_time_key, pax_decimal, pax_equals, pax_key,
+                         pax_key_start, pax_record_end, pax_time, patch_mtime, prefix_len,
+                         put_octal, strip_slashes)
 from . import rewrite_py as _py
 from .globset import GlobSet
 from . import tarstream as _tarstream
@@ -57,6 +64,7 @@ cdef struct Group:
     long long size          # data size (PAX size overrides the header)
     const unsigned char* name
     Py_ssize_t name_len
+    bint name_is_long       # from a GNU long name: loses trailing '/' only on a directory
     const unsigned char* prefix
     Py_ssize_t prefix_len
     const unsigned char* link
@@ -68,166 +76,72 @@ cdef inline long long _padded(long long size) noexcept nogil:
     return (size + 511) // 512 * 512
 
 
-cdef inline bint _is_zero(const unsigned char* b) noexcept nogil:
-    cdef int i
-    for i in range(512):
-        if b[i]:
-            return False
-    return True
-
-
-cdef inline bint _gnu_magic(const unsigned char* m) noexcept nogil:
-    return memcmp(m, b"ustar  \0", 8) == 0
-
-
-cdef inline void _checksum(unsigned char* h) noexcept nogil:
-    cdef long long total
-    cdef int i
-    memset(h + 148, 32, 8)
-    total = c_checksum(h)
-    for i in range(5, -1, -1):
-        h[148 + i] = 48 + (total & 7)
-        total >>= 3
-    h[154] = 0
-    h[155] = 32
-
-
-cdef inline void _patch(unsigned char* h, const unsigned char* mtime) noexcept nogil:
-    memcpy(h + 136, mtime, 12)
-    if _gnu_magic(h + 257):
-        memset(h + 345, 0, 24)          # GNU atime/ctime
-    _checksum(h)
-
-
-cdef inline Py_ssize_t _cstrlen(const unsigned char* p, Py_ssize_t width) noexcept nogil:
-    cdef Py_ssize_t n = 0
-    while n < width and p[n] != 0:
-        n += 1
-    return n
-
-
-cdef inline bint _valid_header(const unsigned char* h, long long* size) noexcept nogil:
-    """Checksum and every numeric field as the Python parser reads them (anything it
-    would reject goes to it, so both twins raise the same error)."""
-    cdef long long stored, value
-    if _is_zero(h):
-        return False
-    if c_parse_number(h + 148, 8, &stored) < 0 or (
-            stored != c_checksum(h) and stored != c_signed_checksum(h)):
-        return False
-    if c_parse_number(h + 124, 12, size) < 0 or size[0] < 0:
-        return False
-    if (c_parse_number(h + 100, 8, &value) < 0 or c_parse_number(h + 108, 8, &value) < 0
-            or c_parse_number(h + 116, 8, &value) < 0
-            or c_parse_number(h + 136, 12, &value) < 0
-            or c_parse_number(h + 329, 8, &value) < 0
-            or c_parse_number(h + 337, 8, &value) < 0):
-        return False
-    return True
-
-
-cdef inline bint _key_is(const unsigned char* k, Py_ssize_t n, const char* word) noexcept nogil:
-    cdef Py_ssize_t i = 0
-    while i < n:
-        if word[i] == 0 or <unsigned char>word[i] != k[i]:
-            return False
-        i += 1
-    return word[n] == 0
-
-
-cdef inline bint _time_key(const unsigned char* k, Py_ssize_t n) noexcept nogil:
-    return (_key_is(k, n, b"mtime") or _key_is(k, n, b"atime") or _key_is(k, n, b"ctime")
-            or _key_is(k, n, b"LIBARCHIVE.creationtime"))
-
-
 cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned char* out,
                      bint filter) noexcept nogil:
-    """Walk PAX records: note path/linkpath/size in g; with filter, copy the records
-    that are not timestamps to out.  Returns bytes copied, or -1 when unsure (the
-    Python logic then decides, and raises on a malformed record)."""
-    cdef Py_ssize_t pos = 0, space, stop, equals, length, kept = 0
+    """Walk PAX records with tarstream's rules: what path/linkpath/size say goes into g
+    (the last record of a key wins, as in a dict); with filter, copy the records that
+    are not timestamps (is_time_key) to out.  Returns bytes copied, or -1 when a record
+    or a number value is malformed (the Python logic then raises its error)."""
+    cdef Py_ssize_t pos = 0, key, equals, stop, kept = 0
+    cdef int which
     cdef long long value
     while pos < size and d[pos] != 0:
-        space = pos
-        length = 0
-        while space < size and 48 <= d[space] <= 57:
-            length = length * 10 + (d[space] - 48)
-            if length > size:
-                return -1
-            space += 1
-        if space == pos or space >= size or d[space] != 32:
+        stop = pax_record_end(d, pos, size)
+        if stop < 0:
             return -1
-        stop = pos + length
-        if length <= 0 or stop > size or d[stop - 1] != 10:
-            return -1
-        equals = space + 1
-        while equals < stop - 1 and d[equals] != 61:
-            equals += 1
-        if equals >= stop - 1:
-            return -1
-        if _key_is(d + space + 1, equals - space - 1, b"path"):
+        key = pax_key_start(d, pos)
+        equals = pax_equals(d, key, stop)
+        which = pax_key(d, key, equals)
+        if which == 1 or which == 8:                        # path, GNU.sparse.name
             g.name = d + equals + 1
-            g.name_len = stop - 1 - equals - 1
-            g.prefix_len = 0
-        elif _key_is(d + space + 1, equals - space - 1, b"linkpath"):
+            g.name_len = strip_slashes(d, equals + 1, stop - 1) - equals - 1
+            g.name_is_long = False
+        elif which == 2:                                    # linkpath
             g.link = d + equals + 1
             g.link_len = stop - 1 - equals - 1
-        elif _key_is(d + space + 1, equals - space - 1, b"size"):
-            if c_parse_decimal(d + equals + 1, stop - 1 - equals - 1, &value) < 0:
+        elif 3 <= which <= 6:                               # size, uid, gid, mtime
+            value = (pax_time(d, equals + 1, stop - 1) if which == 6
+                     else pax_decimal(d, equals + 1, stop - 1))
+            if not is_number(value):
                 return -1
-            g.size = value
-        if filter and not _time_key(d + space + 1, equals - space - 1):
-            memcpy(out + kept, d + pos, length)
-            kept += length
+            if which == 3:
+                g.size = value
+        if filter and not is_time_key(d, key, equals):
+            memcpy(out + kept, d + pos, stop - pos)
+            kept += stop - pos
         pos = stop
     return kept
 
 
-cdef int c_parse_decimal(const unsigned char* p, Py_ssize_t n, long long* out) noexcept nogil:
-    cdef long long value = 0
-    cdef Py_ssize_t i
-    if n <= 0 or n > 18:
-        return -1
-    for i in range(n):
-        if p[i] < 48 or p[i] > 57:
-            return -1
-        value = value * 10 + (p[i] - 48)
-    out[0] = value
-    return 0
-
-
 cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssize_t n,
                       Group* g) noexcept nogil:
-    """Find a complete header group (ext headers + member header) at pos; fill g."""
+    """Find a complete header group (ext headers + member header) at pos; fill g.
+
+    Extended headers are read last to first, so the first one before the member wins,
+    as in tarfile (tarstream.resolve_member).  Anything the rules refuse, a global
+    header or a sparse map goes to the Python logic (G_SLOW)."""
     cdef const unsigned char* h
-    cdef long long size
+    cdef long long size, total = 0
     cdef unsigned char t
-    cdef Py_ssize_t p = pos
+    cdef Py_ssize_t p = pos, q, ext_count = 0
+    cdef Py_ssize_t ext_at[16]
+    cdef Group one
     g.start = pos
-    g.size = -1
-    g.name = NULL
-    g.link = NULL
-    g.prefix_len = 0
     while True:
         if n - p < 512:
             return G_SLOW
         h = src + p
-        if not _valid_header(h, &size):
+        if header_problem(h, 0) != 0:
             return G_SLOW
+        size = field_number(h, 124, 12)
         t = h[156]
         if t == 120 or t == 76 or t == 75:          # x, L, K
-            if size > s.max_ext or p + 512 + _padded(size) > n:
+            total += size
+            if (size > s.max_ext or total > s.max_ext or ext_count == 16
+                    or p + 512 + _padded(size) > n):
                 return G_SLOW
-            if t == 120:
-                if _pax(h + 512, size, g, NULL, False) < 0:
-                    return G_SLOW
-            elif t == 76:
-                g.name = h + 512
-                g.name_len = _cstrlen(h + 512, size)
-                g.prefix_len = 0
-            else:
-                g.link = h + 512
-                g.link_len = _cstrlen(h + 512, size)
+            ext_at[ext_count] = p
+            ext_count += 1
             p += 512 + _padded(size)
             continue
         if t == 103 or (t == 83 and h[482]):        # global header, extended sparse
@@ -235,18 +149,37 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         break
     g.main = p
     g.end = p + 512
-    g.type = t
-    if g.size < 0:
-        g.size = size
-    if g.name == NULL:
-        g.name = h
-        g.name_len = _cstrlen(h, 100)
-        if not _gnu_magic(h + 257) and memcmp(h + 257, b"ustar\0", 6) == 0:
-            g.prefix = h + 345
-            g.prefix_len = _cstrlen(h + 345, 155)
-    if g.link == NULL:
-        g.link = h + 157
-        g.link_len = _cstrlen(h + 157, 100)
+    g.type = header_type(h, 0)
+    g.size = size
+    g.name = h
+    g.name_len = cstr_len(h, 0, 100)
+    g.name_is_long = False
+    if g.type == 53:
+        g.name_len = strip_slashes(h, 0, g.name_len)
+    g.prefix = h + 345
+    g.prefix_len = prefix_len(h, 0)
+    g.link = h + 157
+    g.link_len = cstr_len(h, 157, 100)
+    while ext_count:
+        ext_count -= 1
+        q = ext_at[ext_count]
+        h = src + q
+        size = field_number(h, 124, 12)
+        if h[156] == 120:
+            if _pax(h + 512, size, g, NULL, False) < 0:
+                return G_SLOW
+            if g.name != src + g.main:
+                g.prefix_len = 0
+        elif h[156] == 76:
+            g.name = h + 512
+            g.name_len = cstr_len(h, 512, size)
+            g.name_is_long = True
+            g.prefix_len = 0
+        else:
+            g.link = h + 512
+            g.link_len = cstr_len(h, 512, size)
+    if g.name_is_long and g.type == 53:
+        g.name_len = strip_slashes(g.name, 0, g.name_len)
     return G_OK
 
 
@@ -254,33 +187,29 @@ cdef Py_ssize_t _emit_group(Scan* s, const unsigned char* src, Group* g,
                             unsigned char* dst, Py_ssize_t dpos) noexcept nogil:
     """Write a parsed group (patched as needed) at dst+dpos; return the new dpos."""
     cdef Py_ssize_t p = g.start, kept
-    cdef long long size, total
+    cdef long long size
     cdef const unsigned char* h
-    cdef int i
+    cdef Group scratch
     while p < g.main:
         h = src + p
-        c_parse_number(h + 124, 12, &size)
+        size = field_number(h, 124, 12)
         if h[156] == 120 and s.patch:
-            kept = _pax(h + 512, size, g, dst + dpos + 512, True)
+            kept = _pax(h + 512, size, &scratch, dst + dpos + 512, True)
             if kept > 0:
                 memcpy(dst + dpos, h, 512)
-                total = kept
-                dst[dpos + 135] = 0
-                for i in range(10, -1, -1):
-                    dst[dpos + 124 + i] = 48 + (total & 7)
-                    total >>= 3
-                _patch(dst + dpos, s.mtime)
+                put_octal(dst + dpos, 124, 12, kept)
+                patch_mtime(dst + dpos, 0, s.mtime)
                 memset(dst + dpos + 512 + kept, 0, _padded(kept) - kept)
                 dpos += 512 + _padded(kept)
         else:
             memcpy(dst + dpos, h, 512 + _padded(size))
             if s.patch:
-                _patch(dst + dpos, s.mtime)
+                patch_mtime(dst + dpos, 0, s.mtime)
             dpos += 512 + _padded(size)
         p += 512 + _padded(size)
     memcpy(dst + dpos, src + g.main, 512)
     if s.patch:
-        _patch(dst + dpos, s.mtime)
+        patch_mtime(dst + dpos, 0, s.mtime)
     return dpos + 512
 
 
@@ -288,7 +217,7 @@ cdef inline void _enter_member(Scan* s, Group* g, bint keep) noexcept nogil:
     s.offset += g.end - g.start
     s.count += 1
     s.emit = keep
-    s.remaining = 0 if 49 <= g.type <= 54 else _padded(g.size)   # '1'..'6': no data
+    s.remaining = _padded(g.size) if has_data(g.type) else 0
     s.state = S_DATA if s.remaining else S_HEADER
 
 
@@ -328,61 +257,32 @@ cdef Py_ssize_t _scan(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
 cdef bint _surely_kept(Scan* s, Group* g) noexcept nogil:
     """True when the Python _keep would keep this member for certain, so the scan need
     not stop for it (a stop per member costs more than the rest of the scan): no prefix
-    field, not a hard link, and its name, normalized as globset_py.normalize_name does,
-    is a whiteout or matches no pattern.  Only set up while no directory is excluded."""
-    cdef const unsigned char* n = g.name
-    cdef Py_ssize_t start = 0, end = g.name_len, base
+    field, not a hard link, and its name, normalized by globset's rules, is a whiteout
+    or matches no pattern.  Only set up while no directory is excluded."""
+    cdef Py_ssize_t start, end
     cdef int i
     if g.prefix_len or g.type == 49:
         return False
-    while True:
-        if end - start >= 2 and n[start] == 46 and n[start + 1] == 47:     # "./"
-            start += 2
-        elif end - start >= 1 and n[start] == 47:                         # "/"
-            start += 1
-        else:
-            break
-    if end - start > 1:
-        while end > start and n[end - 1] == 47:
-            end -= 1
+    start = name_start(g.name, 0, g.name_len)
+    end = name_end(g.name, start, g.name_len)
     if start >= end:
-        return False        # "./", ".//": Python strips a directory's "/" first, then "./"
-    base = end
-    while base > start and n[base - 1] != 47:
-        base -= 1
-    if end - base >= 4 and memcmp(n + base, b".wh.", 4) == 0:
+        return False        # an empty normalized name: the Python rule decides
+    if is_whiteout(g.name, start, end):
         return True
     for i in range(s.nprogs):
-        if c_match(s.progs[i], s.prog_lens[i], n + start, end - start):
+        if match_program(s.progs[i], s.prog_lens[i], g.name + start, end - start):
             return False
     return True
 
 
 cdef object _plain_member(const unsigned char* src, Group* g, long long offset):
     """The Member of a group without extended headers, made here from the header fields
-    _valid_header already checked: what parse_header + resolve_member give, without a
+    header_problem already checked: what parse_header + resolve_member give, without a
     Header tuple and two Python calls per member."""
     cdef const unsigned char* h = src + g.main
-    cdef long long mode, uid, gid, mtime
-    cdef unsigned char kind = g.type
-    c_parse_number(h + 100, 8, &mode)
-    c_parse_number(h + 108, 8, &uid)
-    c_parse_number(h + 116, 8, &gid)
-    c_parse_number(h + 136, 12, &mtime)
-    name = _member_name(g, &kind)
-    return Member(name, (<char*>&kind)[:1], g.size, mode, mtime, uid, gid,
+    return Member(_group_name(g), (<char*>&g.type)[:1], g.size, field_number(h, 100, 8),
+                  field_number(h, 136, 12), field_number(h, 108, 8), field_number(h, 116, 8),
                   g.link[:g.link_len], offset, None)
-
-
-cdef bytes _member_name(Group* g, unsigned char* kind):
-    """The name as resolve_member gives it, and the kind: an old-style regular file
-    ('\\0') named with a trailing '/' is a directory, and directories lose the '/'."""
-    name = _group_name(g)
-    if kind[0] == 0 and name.endswith(b"/"):
-        kind[0] = 53
-    if kind[0] == 53 and len(name) > 1:
-        name = name.rstrip(b"/")
-    return name
 
 
 cdef bytes _group_name(Group* g):
@@ -440,7 +340,7 @@ class TarRewriter(_py.TarRewriter):
                 s.offset = self._offset
                 s.count = 0
                 s.nprogs = 0 if self._excluded_dirs else len(programs)
-                s.headers = fast and not self._ext
+                s.headers = fast and not self._ext and not self._globals
                 if s.rewrite and dpos + (n - pos) > cap:    # held bytes were emitted earlier
                     cap = dpos + (n - pos)
                     PyByteArray_Resize(out, cap)
@@ -459,8 +359,7 @@ class TarRewriter(_py.TarRewriter):
                         ext = []
                         ext_at = g.start
                         while ext_at < g.main:
-                            c_parse_number(&view[ext_at] + 124, 12, &number)
-                            ext_size = number
+                            ext_size = field_number(&view[ext_at], 124, 12)
                             ext.append((base[ext_at + 156:ext_at + 157],
                                         base[ext_at + 512:ext_at + 512 + ext_size]))
                             ext_at += 512 + _padded(ext_size)
@@ -473,7 +372,7 @@ class TarRewriter(_py.TarRewriter):
                         name, kind, link = member.name, member.type[0], member.linkname
                     else:
                         kind = g.type
-                        name = _member_name(&g, &kind)
+                        name = _group_name(&g)
                         link = g.link[:g.link_len]
                     keep = self._exclude is None or self._keep(name, bytes([kind]), link)
                     if keep and member is not None:

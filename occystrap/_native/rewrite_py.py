@@ -8,8 +8,7 @@ and collect its members (search, inspect, check, expand).  Memory is bounded by 
 largest extended header, never by the layer size.
 """
 from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE, LNKTYPE,
-                      MAX_EXT_HEADER, NO_DATA_TYPES, PAX_TIME_KEYS, RECORD, TarError,
-                      WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
+                      MAX_SPARSE_BLOCKS, RECORD, TarError, WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
 from . import tarstream_py
 from .globset_py import normalize_name
 
@@ -45,7 +44,9 @@ class TarRewriter:
         self._emit = True
         self._offset = 0                    # input offset of the first byte of _buf
         self._out = 0                       # bytes emitted so far
-        self._ext = []                      # pending (type, header block, data)
+        self._ext = []                      # pending (type, header block, data, padded data)
+        self._ext_bytes = 0                 # their data sizes, capped (check_extension_size)
+        self._globals = []                  # records of global PAX headers seen so far
         self._ext_header = None
         self._sparse_blocks = []
         self._pending = None                # header parsed, waiting for sparse blocks
@@ -123,8 +124,10 @@ class TarRewriter:
             self._state = _END
             return
         if header.type in (XHDTYPE, XGLTYPE, GNU_LONGNAME, GNU_LONGLINK):
-            if header.size > MAX_EXT_HEADER:
-                raise TarError("extended header too large at offset %d" % offset)
+            pending = 0 if header.type == XGLTYPE else self._ext_bytes
+            self._ts.check_extension_size(header.size, pending, offset)
+            if header.type != XGLTYPE:
+                self._ext_bytes += header.size
             self._ext_header = (header.type, block, header.size)
             self._state = _EXTDATA
             self._need = self._ts.padded(header.size)
@@ -141,22 +144,28 @@ class TarRewriter:
 
     def _extdata(self, out):
         kind, block, size = self._ext_header
-        data = self._consume()[:size]
+        offset = self._offset
+        raw = self._consume()
+        data = raw[:size]
         self._ext_header = None
         self._state = _HEADER
         self._need = BLOCK
         if kind == XGLTYPE:
-            # A global header applies to the whole archive: never dropped with a member;
-            # its timestamp records go under normalize-timestamps like a member's.
+            # A global header applies to every later member (POSIX, tarfile) and is never
+            # dropped with one; its timestamp records go under normalize-timestamps too.
+            self._globals += self._ts.global_records(data, offset)
             if self._rewrite:
-                self._emit_ext(out, kind, block, data)
+                self._emit_ext(out, kind, block, data, raw)
             return
-        self._ext.append((kind, block, data))
+        self._ext.append((kind, block, data, raw))
 
     def _sparse(self, out):
         block = self._consume()
         self._sparse_blocks.append(block)
         if block[504]:
+            if len(self._sparse_blocks) >= MAX_SPARSE_BLOCKS:
+                raise TarError("sparse map over %d blocks at offset %d"
+                               % (MAX_SPARSE_BLOCKS, self._offset))
             self._need = BLOCK
             return
         self._member(out)
@@ -164,8 +173,8 @@ class TarRewriter:
     def _member(self, out):
         header, block = self._pending
         self._pending = None
-        member = self._ts.resolve_member(header, [(k, d) for k, _b, d in self._ext],
-                                          self._offset)
+        member = self._ts.resolve_member(header, [(k, d) for k, _b, d, _r in self._ext],
+                                          self._offset, self._globals)
         if self._mtime is not None:
             member = member._replace(mtime=self._ts.parse_number(self._mtime))
         keep = self._keep(member.name, member.type, member.linkname)
@@ -175,15 +184,16 @@ class TarRewriter:
         if not keep:
             self.dropped += 1
         elif self._rewrite:
-            for ext_kind, ext_block, ext_data in self._ext:
-                self._emit_ext(out, ext_kind, ext_block, ext_data)
+            for ext_kind, ext_block, ext_data, ext_raw in self._ext:
+                self._emit_ext(out, ext_kind, ext_block, ext_data, ext_raw)
             out += self._patch(block)
             for sparse in self._sparse_blocks:
                 out += sparse
         self._ext = []
+        self._ext_bytes = 0
         self._sparse_blocks = []
         self._emit = keep
-        has_data = not (member.type and member.type[0] in NO_DATA_TYPES)
+        has_data = self._ts.has_data(member.type[0])
         self._remaining = self._ts.padded(member.size) if has_data else 0
         if self._remaining:
             self._state = _DATA
@@ -221,19 +231,18 @@ class TarRewriter:
         if self._mtime is None:
             return block
         block = bytearray(block)
-        block[136:148] = self._mtime
-        if block[257:265] == b"ustar  \0":
-            block[345:369] = bytes(24)      # GNU atime/ctime
-        self._ts.set_checksum(block)
+        self._ts.patch_mtime(block, 0, self._mtime)
         return block
 
-    def _emit_ext(self, out, kind, block, data):
+    def _emit_ext(self, out, kind, block, data, raw):
+        """An extended header as it came (its padding too), unless normalize-timestamps
+        drops its time records: then re-encoded, or left out when nothing remains."""
         if kind in (XHDTYPE, XGLTYPE) and self._mtime is not None:
-            data = self._ts.filter_pax(data, PAX_TIME_KEYS)
+            data = self._ts.drop_time_records(data)
             if not data:
                 return
             block = bytearray(block)
             block[124:136] = self._ts.format_number(len(data), 12)
+            raw = data + bytes(self._ts.padded(len(data)) - len(data))
         out += self._patch(block)
-        out += data
-        out += bytes(self._ts.padded(len(data)) - len(data))
+        out += raw

@@ -1,7 +1,8 @@
-"""Tar header parsing and formatting: the API shared by tarstream.pyx and tarstream_py.py.
+"""Tar header parsing and formatting: the API of tarstream (compiled) and tarstream_py.
 
-Both twins have exactly these public names (tests/native/test_stubs.py checks it), raise
-_common.TarError with the same messages and produce byte-identical output.
+Both are built from the one source tarstream_py.py, so they have exactly these public
+names (tests/native/test_stubs.py checks it), raise _common.TarError with the same
+messages and produce byte-identical output.
 """
 from typing import Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -68,5 +69,7 @@ def format_header(name: bytes, mode: int, uid: int, gid: int, size: int, mtime: 
     """A ustar header, preceded by a PAX header when a field needs one."""
 
 
-def resolve_member(header: Header, ext: Sequence[Tuple[bytes, bytes]], offset: int) -> Member:
-    """Apply PAX and GNU long-name extensions to a Header, with tarfile's precedence."""
+def resolve_member(header: Header, ext: Sequence[Tuple[bytes, bytes]], offset: int,
+                   globals_: Sequence[Tuple[bytes, bytes]] = ...) -> Member:
+    """Apply global PAX records, then PAX and GNU long-name extensions, to a Header, with
+    tarfile's precedence (the first extended header wins)."""

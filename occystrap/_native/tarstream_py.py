@@ -1,23 +1,330 @@
-"""Tar header parsing and formatting (pure-Python twin of tarstream.pyx).
+"""Tar header rules: parsing, validation and formatting, written once for both twins.
 
 Implements the POSIX.1-1988 ustar header, the GNU extensions CPython tarfile reads
-(magic "ustar  ", base-256 numbers, L/K long names) and POSIX.1-2001 PAX records.
-CPython tarfile is the oracle: what it reads from a header, we read too.
-"""
-import math
+(magic "ustar  ", base-256 numbers, L/K long names, old sparse headers) and POSIX.1-2001
+PAX records.  CPython tarfile is the oracle for what a member is; where tarfile accepts
+what the format does not allow (Python int() syntax in octal fields, PAX numbers it
+silently reads as 0), we refuse, as docs/robustness.md lists.
 
-from ._common import (AREGTYPE, BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, Member, TarError,
-                      XHDTYPE)
+This file is the single source of these rules: it runs as the pure-Python twin
+(`tarstream_py`) and, through the symlink `tarstream.py` and the augmenting
+`tarstream.pxd`, Cython compiles the same code into the `tarstream` extension, where the
+functions the pxd declares `cdef ... nogil` take a `const unsigned char*` and serve the
+C fast path of rewrite.pyx.  Those functions therefore only index and do integer
+arithmetic, never overflow 64 bits, and report failure with a sentinel (`BAD`, -1)
+instead of raising.
+"""
+from collections import namedtuple
+
+from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, MAX_EXT_HEADER, Member,
+                      TarError, XHDTYPE)
 
 __all__ = ["Header", "parse_header", "parse_number", "parse_pax", "format_pax",
            "format_number", "format_header", "checksum", "set_checksum", "padded",
            "resolve_member", "filter_pax"]
 
-from collections import namedtuple
-
 Header = namedtuple("Header", "name mode uid gid size mtime type linkname uname gname "
                               "devmajor devminor gnu")
 
+MAX_NUMBER = 2 ** 63 - 1        # numbers are signed 64-bit; anything larger is refused
+BAD = -MAX_NUMBER - 1           # "not a number tar allows" (never a valid value)
+
+# header_problem() results: 0 is a valid header; FIELD_BASE + offset names a bad field.
+OK = 0
+ZERO = 1
+CHECKSUM = 2
+NEGATIVE_SIZE = 3
+FIELD_BASE = 16
+
+
+# -- rules shared with the C fast path (tarstream.pxd declares them cdef nogil) ---------
+
+def field_number(buf, pos, width):
+    """The number in the header field buf[pos:pos+width], or BAD.
+
+    Octal digits, optionally surrounded by spaces and ended by a NUL (an empty field is
+    0), or GNU base-256: a first byte of 0x80 (positive) or 0xff (negative, two's
+    complement), as tarfile reads it, limited to signed 64 bits.
+    """
+    first = buf[pos]
+    value = 0
+    if first == 0x80 or first == 0xFF:
+        for i in range(pos + 1, pos + width):
+            if value > (MAX_NUMBER >> 8):
+                return BAD
+            value = (value << 8) | ((buf[i] ^ 0xFF) if first == 0xFF else buf[i])
+        if first == 0xFF:           # value is the complement: the number is -value - 1
+            return BAD if value >= MAX_NUMBER else -value - 1
+        return value
+    stop = pos
+    while stop < pos + width and buf[stop] != 0:
+        stop += 1
+    i = pos
+    while i < stop and buf[i] == 32:
+        i += 1
+    while stop > i and buf[stop - 1] == 32:
+        stop -= 1
+    while i < stop:
+        digit = buf[i] - 48
+        if digit < 0 or digit > 7 or value > (MAX_NUMBER >> 3):
+            return BAD
+        value = value * 8 + digit
+        i += 1
+    return value
+
+
+def unsigned_checksum(buf, pos):
+    """Header checksum with the chksum field counted as spaces (POSIX)."""
+    total = 256
+    for i in range(pos, pos + 148):
+        total += buf[i]
+    for i in range(pos + 156, pos + 512):
+        total += buf[i]
+    return total
+
+
+def signed_checksum(buf, pos):
+    """The checksum some old tars computed over signed chars; tarfile accepts both."""
+    total = 256
+    for i in range(pos, pos + 148):
+        total += buf[i] - 256 if buf[i] > 127 else buf[i]
+    for i in range(pos + 156, pos + 512):
+        total += buf[i] - 256 if buf[i] > 127 else buf[i]
+    return total
+
+
+def header_problem(buf, pos):
+    """What is wrong with the 512-byte header at buf[pos]: OK, ZERO (end of archive),
+    CHECKSUM, NEGATIVE_SIZE or FIELD_BASE + the offset of a malformed number field."""
+    i = pos
+    while i < pos + 512 and buf[i] == 0:
+        i += 1
+    if i == pos + 512:
+        return ZERO
+    stored = field_number(buf, pos + 148, 8)
+    if stored == BAD or (stored != unsigned_checksum(buf, pos)
+                         and stored != signed_checksum(buf, pos)):
+        return CHECKSUM
+    field = bad_field(buf, pos)
+    if field:
+        return FIELD_BASE + field
+    if field_number(buf, pos + 124, 12) < 0:
+        return NEGATIVE_SIZE
+    return OK
+
+
+def bad_field(buf, pos):
+    """Offset of the first malformed numeric field of the header at buf[pos], or 0."""
+    if field_number(buf, pos + 100, 8) == BAD:          # mode
+        return 100
+    if field_number(buf, pos + 108, 8) == BAD:          # uid
+        return 108
+    if field_number(buf, pos + 116, 8) == BAD:          # gid
+        return 116
+    if field_number(buf, pos + 124, 12) == BAD:         # size
+        return 124
+    if field_number(buf, pos + 136, 12) == BAD:         # mtime
+        return 136
+    if field_number(buf, pos + 329, 8) == BAD:          # devmajor
+        return 329
+    if field_number(buf, pos + 337, 8) == BAD:          # devminor
+        return 337
+    return 0
+
+
+def is_number(value):
+    """Whether a field_number/pax_decimal/pax_time result is a number (not BAD)."""
+    return value != BAD
+
+
+def cstr_len(buf, pos, width):
+    """Length of the NUL-terminated string in buf[pos:pos+width]."""
+    n = 0
+    while n < width and buf[pos + n] != 0:
+        n += 1
+    return n
+
+
+def header_type(buf, pos):
+    """The member type of the header at buf[pos]: its typeflag, except that an old-style
+    regular file ('\\0') whose name field ends in '/' is a directory (tarfile, V7)."""
+    kind = buf[pos + 156]
+    if kind == 0:
+        n = cstr_len(buf, pos, 100)
+        if n and buf[pos + n - 1] == 47:
+            return 53
+    return kind
+
+
+def has_data(kind):
+    """Whether `size` bytes of data follow a member of this type: all but hard and
+    symbolic links, devices, directories and FIFOs ('1'..'6'), as tarfile reads."""
+    return not 49 <= kind <= 54
+
+
+def is_extension(kind):
+    """PAX (x, g) and GNU long name (L, K) headers describe the member after them."""
+    return kind == 120 or kind == 103 or kind == 76 or kind == 75
+
+
+def strip_slashes(buf, start, end):
+    """End of buf[start:end] without its trailing '/'s (tarfile's rstrip("/"))."""
+    while end > start and buf[end - 1] == 47:
+        end -= 1
+    return end
+
+
+def pax_record_end(buf, pos, end):
+    """End of the PAX record "<len> <key>=<value>\\n" at buf[pos], or -1 if malformed:
+    a decimal length covering the whole record, a space, a non-empty key, '=', and a
+    newline as the record's last byte."""
+    length = 0
+    i = pos
+    while i < end and 48 <= buf[i] <= 57:
+        length = length * 10 + (buf[i] - 48)
+        if length > end - pos:
+            return -1
+        i += 1
+    if i == pos or i >= end or buf[i] != 32:
+        return -1
+    stop = pos + length
+    if stop <= i + 2 or buf[stop - 1] != 10 or buf[i + 1] == 61:
+        return -1
+    return stop if pax_equals(buf, i + 1, stop) > 0 else -1
+
+
+def pax_key_start(buf, pos):
+    """Start of the key of the (well-formed) PAX record at buf[pos]."""
+    while buf[pos] != 32:
+        pos += 1
+    return pos + 1
+
+
+def pax_equals(buf, start, stop):
+    """Position of the '=' ending the key that starts at buf[start], or -1."""
+    while start < stop - 1 and buf[start] != 61:
+        start += 1
+    return start if start < stop - 1 else -1
+
+
+def pax_key(buf, start, end):
+    """Which PAX key buf[start:end] is: 1 path, 2 linkpath, 3 size, 4 uid, 5 gid,
+    6 mtime, 7 atime/ctime/LIBARCHIVE.creationtime, 8 GNU.sparse.name, 0 any other."""
+    n = end - start
+    if n == 4 and _same(buf, start, b"path", 4):
+        return 1
+    if n == 8 and _same(buf, start, b"linkpath", 8):
+        return 2
+    if n == 4 and _same(buf, start, b"size", 4):
+        return 3
+    if n == 3 and _same(buf, start, b"uid", 3):
+        return 4
+    if n == 3 and _same(buf, start, b"gid", 3):
+        return 5
+    if n == 5 and _same(buf, start, b"mtime", 5):
+        return 6
+    if n == 5 and (_same(buf, start, b"atime", 5) or _same(buf, start, b"ctime", 5)):
+        return 7
+    if n == 23 and _same(buf, start, b"LIBARCHIVE.creationtime", 23):
+        return 7
+    if n == 15 and _same(buf, start, b"GNU.sparse.name", 15):
+        return 8
+    return 0
+
+
+def _same(buf, start, word, n):
+    for i in range(n):
+        if buf[start + i] != word[i]:
+            return False
+    return True
+
+
+def pax_decimal(buf, start, end):
+    """A PAX size/uid/gid value: plain decimal digits within 64 bits, or BAD."""
+    value = 0
+    if start >= end:
+        return BAD
+    for i in range(start, end):
+        digit = buf[i] - 48
+        if digit < 0 or digit > 9 or value > (MAX_NUMBER - digit) // 10:
+            return BAD
+        value = value * 10 + digit
+    return value
+
+
+def pax_time(buf, start, end):
+    """A PAX time value ("-12.5"): optional '-', digits, optional '.' and digits; the
+    whole seconds it floors to, or BAD."""
+    negative = start < end and buf[start] == 45
+    if negative:
+        start += 1
+    dot = start
+    while dot < end and buf[dot] != 46:
+        dot += 1
+    seconds = pax_decimal(buf, start, dot)
+    if seconds == BAD:
+        return BAD
+    fraction = False
+    if dot < end:
+        if dot + 1 == end:
+            return BAD
+        for i in range(dot + 1, end):
+            if buf[i] < 48 or buf[i] > 57:
+                return BAD
+            if buf[i] != 48:
+                fraction = True
+    if negative:
+        return -seconds - 1 if fraction else -seconds
+    return seconds
+
+
+def prefix_len(buf, pos):
+    """Length of the ustar prefix field of the header at buf[pos]: only POSIX ustar
+    headers (magic "ustar\\0") have one; GNU headers keep other data there."""
+    if buf[pos + 257] != 117 or not _same(buf, pos + 257, b"ustar", 5) or buf[pos + 262] != 0:
+        return 0
+    return cstr_len(buf, pos + 345, 155)
+
+
+def is_time_key(buf, start, end):
+    """The PAX records normalize-timestamps drops: mtime, atime, ctime and
+    LIBARCHIVE.creationtime (upstream B.11)."""
+    key = pax_key(buf, start, end)
+    return key == 6 or key == 7
+
+
+def put_octal(buf, pos, width, value):
+    """Write 0 <= value < 8**(width-1) as width-1 zero-padded octal digits and a NUL."""
+    buf[pos + width - 1] = 0
+    for i in range(width - 2, -1, -1):
+        buf[pos + i] = 48 + (value & 7)
+        value >>= 3
+
+
+def patch_mtime(buf, pos, mtime):
+    """Set the header at buf[pos] to the 12-byte mtime field `mtime`, clear GNU's
+    atime/ctime fields and re-checksum: normalize-timestamps on one header."""
+    for i in range(12):
+        buf[pos + 136 + i] = mtime[i]
+    if _same(buf, pos + 257, b"ustar  \0", 8):
+        for i in range(pos + 345, pos + 369):
+            buf[i] = 0
+    set_header_checksum(buf, pos)
+
+
+def set_header_checksum(buf, pos):
+    """Write the checksum of the header at buf[pos] in place (6 octal digits, NUL, space)."""
+    for i in range(pos + 148, pos + 156):
+        buf[i] = 32
+    total = unsigned_checksum(buf, pos)
+    for i in range(5, -1, -1):
+        buf[pos + 148 + i] = 48 + (total & 7)
+        total >>= 3
+    buf[pos + 154] = 0
+    buf[pos + 155] = 32
+
+
+# -- the Python API ----------------------------------------------------------------------
 
 def padded(size):
     """Bytes a member of `size` occupies, rounded up to whole 512-byte blocks."""
@@ -29,93 +336,100 @@ def _cstr(field):
     return bytes(field if end < 0 else field[:end])
 
 
+def _number_error(field):
+    if field and field[0] & 0x80:
+        return TarError("base-256 number out of range in tar header: %s" % field.hex())
+    return TarError("invalid number in tar header: %r" % _cstr(field).strip(b" "))
+
+
 def parse_number(field):
-    """Decode a numeric header field: octal text, or GNU base-256 when the top bit is set.
+    """Decode a numeric header field: octal text, or GNU base-256 (0x80 / 0xff).
 
     :param field: the raw field bytes.
-    :raises TarError: when the text is not octal.
+    :raises TarError: when it is not a number the tar format allows.
     """
     field = bytes(field)
-    if field and field[0] & 0x80:
-        value = int.from_bytes(field[1:], "big")
-        if field[0] == 0xFF:                      # negative: two's complement
-            value -= 256 ** (len(field) - 1)
-        return value
-    text = _cstr(field).strip(b" ")
-    if not text:
-        return 0
-    try:
-        return int(text, 8)
-    except ValueError:
-        raise TarError("invalid number in tar header: %r" % text) from None
+    value = field_number(field, 0, len(field)) if field else 0
+    if value == BAD:
+        raise _number_error(field)
+    return value
 
 
 def checksum(block):
     """Unsigned header checksum with the chksum field counted as spaces."""
-    return sum(block[:148]) + 256 + sum(block[156:512])
+    return unsigned_checksum(bytes(block[:BLOCK]), 0)
 
 
-def _signed_checksum(block):
-    # Some old tar implementations summed signed chars; tarfile accepts both.
-    high = sum(1 for b in block[:148] if b > 127) + sum(1 for b in block[156:512] if b > 127)
-    return checksum(block) - 256 * high
+def set_checksum(block):
+    """Write the checksum of a mutable 512-byte header in place (6 octal digits, NUL, space)."""
+    header = bytearray(block[:BLOCK])
+    set_header_checksum(header, 0)
+    block[148:156] = header[148:156]
+
+
+def header_error(block, problem):
+    """The TarError for a header_problem() result (the one message both twins give)."""
+    if problem == CHECKSUM:
+        return TarError("bad tar header checksum")
+    if problem == NEGATIVE_SIZE:
+        return TarError("negative size in tar header")
+    start = problem - FIELD_BASE
+    width = 12 if start in (124, 136) else 8
+    return _number_error(bytes(block[start:start + width]))
 
 
 def parse_header(block):
     """Parse one 512-byte header block.
 
-    :returns: a Header, or None for an all-zero (end-of-archive) block.
-    :raises TarError: on a checksum mismatch or a malformed number.
+    :returns: a Header, or None for an all-zero (end-of-archive) block.  Its type is
+        header_type()'s and a directory's name has no trailing '/' (tarfile's frombuf).
+    :raises TarError: on a checksum mismatch, a malformed number or a negative size.
     """
     block = bytes(block)
     if len(block) < BLOCK:
         raise TarError("truncated tar header")
-    if block.count(0) == BLOCK:
+    problem = header_problem(block, 0)
+    if problem == ZERO:
         return None
-    stored = parse_number(block[148:156])
-    if stored != checksum(block) and stored != _signed_checksum(block):
-        raise TarError("bad tar header checksum")
-    magic = block[257:265]
-    gnu = magic == b"ustar  \0"
-    name = _cstr(block[0:100])
-    if not gnu and magic[:6] == b"ustar\0":
-        prefix = _cstr(block[345:500])
-        if prefix:
-            name = prefix + b"/" + name
-    return Header(name, parse_number(block[100:108]), parse_number(block[108:116]),
-                  parse_number(block[116:124]), parse_number(block[124:136]),
-                  parse_number(block[136:148]), block[156:157], _cstr(block[157:257]),
+    if problem != OK:
+        raise header_error(block, problem)
+    kind = header_type(block, 0)
+    end = cstr_len(block, 0, 100)
+    if kind == 53:
+        end = strip_slashes(block, 0, end)
+    name = block[:end]
+    gnu = block[257:265] == b"ustar  \0"
+    prefix = prefix_len(block, 0)
+    if prefix:
+        name = block[345:345 + prefix] + b"/" + name
+    return Header(name, field_number(block, 100, 8), field_number(block, 108, 8),
+                  field_number(block, 116, 8), field_number(block, 124, 12),
+                  field_number(block, 136, 12), bytes((kind,)), _cstr(block[157:257]),
                   _cstr(block[265:297]), _cstr(block[297:329]),
-                  parse_number(block[329:337]), parse_number(block[337:345]), gnu)
+                  field_number(block, 329, 8), field_number(block, 337, 8), gnu)
+
+
+def _pax_records(data):
+    """(start, key_start, equals, stop) of each record; TarError when one is malformed."""
+    end = len(data)
+    pos = 0
+    while pos < end and data[pos] != 0:
+        stop = pax_record_end(data, pos, end)
+        if stop < 0:
+            raise TarError("malformed PAX record")
+        key = pax_key_start(data, pos)
+        yield pos, key, pax_equals(data, key, stop), stop
+        pos = stop
 
 
 def parse_pax(data):
     """Split PAX extended-header data into ordered (key, value) byte pairs.
 
-    :raises TarError: when a record's length prefix is inconsistent.
+    :raises TarError: when a record's length prefix or layout is inconsistent.
     """
     data = bytes(data)
-    records = []
-    pos = 0
-    end = len(data)
-    while pos < end and data[pos] != 0:
-        space = data.find(b" ", pos)
-        if space < 0:
-            raise TarError("malformed PAX record")
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            raise TarError("malformed PAX record") from None
-        stop = pos + length
-        if length <= 0 or stop > end or data[stop - 1] != 0x0A:
-            raise TarError("malformed PAX record")
-        record = data[space + 1:stop - 1]
-        equals = record.find(b"=")
-        if equals < 0:
-            raise TarError("malformed PAX record")
-        records.append((record[:equals], record[equals + 1:]))
-        pos = stop
-    return records
+    return [(data[key:equals], data[equals + 1:stop - 1])
+            for _pos, key, equals, stop in _pax_records(data)]
 
 
 def filter_pax(data, drop):
@@ -124,14 +438,15 @@ def filter_pax(data, drop):
     :raises TarError: on a malformed record.
     """
     data = bytes(data)
-    kept = []
-    pos = 0
-    for key, value in parse_pax(data):
-        length = int(data[pos:data.index(b" ", pos)])
-        if key not in drop:
-            kept.append(data[pos:pos + length])
-        pos += length
-    return b"".join(kept)
+    return b"".join(data[pos:stop] for pos, key, equals, stop in _pax_records(data)
+                    if data[key:equals] not in drop)
+
+
+def drop_time_records(data):
+    """PAX data without its timestamp records (is_time_key), the rest verbatim."""
+    data = bytes(data)
+    return b"".join(data[pos:stop] for pos, key, equals, stop in _pax_records(data)
+                    if not is_time_key(data, key, equals))
 
 
 def format_pax(records):
@@ -150,17 +465,14 @@ def format_pax(records):
 def format_number(value, width):
     """Encode a number as zero-padded octal + NUL, or GNU base-256 when it does not fit."""
     if 0 <= value < 8 ** (width - 1):
-        return b"%0*o\0" % (width - 1, value)
-    if -(256 ** (width - 1)) // 2 <= value < 256 ** (width - 1) // 2:
+        field = bytearray(width)
+        put_octal(field, 0, width, value)
+        return bytes(field)
+    if -(256 ** (width - 1)) // 2 <= value < 256 ** (width - 1) // 2 \
+            and -MAX_NUMBER <= value <= MAX_NUMBER:
         raw = (value % 256 ** (width - 1)).to_bytes(width - 1, "big")
         return (b"\xff" if value < 0 else b"\x80") + raw
     raise TarError("number too large for tar header: %d" % value)
-
-
-def set_checksum(block):
-    """Write the checksum of a mutable 512-byte header in place (6 octal digits, NUL, space)."""
-    block[148:156] = b"        "
-    block[148:156] = b"%06o\0 " % checksum(block)
 
 
 def _split_name(name):
@@ -227,43 +539,73 @@ def format_header(name, mode, uid, gid, size, mtime, typeflag, linkname=b"",
     return pax + data + bytes(padded(len(data)) - len(data)) + head
 
 
-def resolve_member(header, ext, offset):
+def check_extension_size(size, pending, offset):
+    """Refuse an extended header over MAX_EXT_HEADER, alone or with the ones pending for
+    the same member (memory stays bounded on hostile chains, as Go's archive/tar does)."""
+    if size > MAX_EXT_HEADER or size + pending > MAX_EXT_HEADER:
+        raise TarError("extended header over %d bytes at offset %d" % (MAX_EXT_HEADER, offset))
+
+
+def resolve_member(header, ext, offset, globals_=()):
     """Apply extended headers ((type, data) pairs: PAX x, GNU L/K) to a Header.
 
-    :returns: a Member whose fields follow CPython tarfile's precedence (PAX over GNU
-        long names over the header); directories lose their trailing slash.
+    :param globals_: the records of earlier global PAX headers, applied first.
+    :returns: a Member with tarfile's precedence: the first extended header before a
+        member wins over later ones, PAX over the header fields; PAX paths and a
+        directory's GNU long name lose their trailing '/'.
+    :raises TarError: on a malformed PAX record or value.
     """
-    name, linkname = header.name, header.linkname
-    size, mtime, uid, gid = header.size, header.mtime, header.uid, header.gid
-    xattrs = None
-    for kind, data in ext:
-        if kind == GNU_LONGNAME:
-            name = data.split(b"\0", 1)[0]
-        elif kind == GNU_LONGLINK:
-            linkname = data.split(b"\0", 1)[0]
+    fields = {b"name": header.name, b"linkname": header.linkname, b"size": header.size,
+              b"mtime": header.mtime, b"uid": header.uid, b"gid": header.gid}
+    xattrs = {}
+    is_dir = header.type == DIRTYPE
+    for records in [globals_] + [_ext_records(kind, data) for kind, data in reversed(ext)]:
+        for key, value in records:
+            _apply(fields, xattrs, key, value, is_dir, offset)
+    return Member(fields[b"name"], header.type, fields[b"size"], header.mode,
+                  fields[b"mtime"], fields[b"uid"], fields[b"gid"], fields[b"linkname"],
+                  offset, xattrs or None)
+
+
+def global_records(data, offset):
+    """The records of a global PAX header, which apply to every later member (POSIX,
+    tarfile).  A global size is refused: it would reframe every member after it."""
+    records = _ext_records(XHDTYPE, data)
+    for key, _value in records:
+        if pax_key(key, 0, len(key)) == 3:
+            raise TarError("global PAX header sets a size at offset %d" % offset)
+    return records
+
+
+def _ext_records(kind, data):
+    if kind == GNU_LONGNAME:
+        return [(b"L", data)]
+    if kind == GNU_LONGLINK:
+        return [(b"K", data)]
+    try:
+        return parse_pax(data)
+    except TarError:
+        raise TarError("malformed PAX record") from None
+
+
+def _apply(fields, xattrs, key, value, is_dir, offset):
+    if key == b"L" or key == b"K":
+        value = _cstr(value)
+        if key == b"L":
+            fields[b"name"] = value[:strip_slashes(value, 0, len(value))] if is_dir else value
         else:
-            for key, value in parse_pax(data):
-                try:
-                    if key == b"path":
-                        name = value
-                    elif key == b"linkpath":
-                        linkname = value
-                    elif key == b"size":
-                        size = int(value)
-                    elif key == b"mtime":
-                        mtime = math.floor(float(value))
-                    elif key == b"uid":
-                        uid = int(value)
-                    elif key == b"gid":
-                        gid = int(value)
-                    elif key.startswith(b"SCHILY.xattr."):
-                        xattrs = xattrs or {}
-                        xattrs[key[13:]] = value
-                except ValueError:
-                    raise TarError("malformed PAX record at offset %d" % offset) from None
-    kind = header.type
-    if kind == AREGTYPE and name.endswith(b"/"):
-        kind = DIRTYPE
-    if kind == DIRTYPE and len(name) > 1:
-        name = name.rstrip(b"/")
-    return Member(name, kind, size, header.mode, mtime, uid, gid, linkname, offset, xattrs)
+            fields[b"linkname"] = value
+        return
+    which = pax_key(key, 0, len(key))
+    if which == 1 or which == 8:
+        fields[b"name"] = value[:strip_slashes(value, 0, len(value))]
+    elif which == 2:
+        fields[b"linkname"] = value
+    elif which in (3, 4, 5, 6):
+        number = pax_time(value, 0, len(value)) if which == 6 else \
+            pax_decimal(value, 0, len(value))
+        if number == BAD:
+            raise TarError("malformed PAX record at offset %d" % offset)
+        fields[(b"size", b"uid", b"gid", b"mtime")[which - 3]] = number
+    elif key.startswith(b"SCHILY.xattr."):
+        xattrs[key[13:]] = value

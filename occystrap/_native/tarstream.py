@@ -1,0 +1,1 @@
+tarstream_py.py
