@@ -17,10 +17,8 @@ cdef long long unsigned_checksum(const unsigned char* buf, Py_ssize_t pos) noexc
 @cython.locals(total=cython.longlong, i=Py_ssize_t)
 cdef long long signed_checksum(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
-@cython.locals(i=Py_ssize_t, stored=cython.longlong, field=Py_ssize_t)
+@cython.locals(i=Py_ssize_t, stored=cython.longlong, value=cython.longlong)
 cdef int header_problem(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
-
-cdef Py_ssize_t bad_field(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
 cdef bint is_number(long long value) noexcept nogil
 

@@ -105,31 +105,24 @@ def header_problem(buf, pos):
     if stored == BAD or (stored != unsigned_checksum(buf, pos)
                          and stored != signed_checksum(buf, pos)):
         return CHECKSUM
-    field = bad_field(buf, pos)
-    if field:
-        return FIELD_BASE + field
-    if field_number(buf, pos + 124, 12) < 0:
-        return NEGATIVE_SIZE
-    return OK
-
-
-def bad_field(buf, pos):
-    """Offset of the first malformed numeric field of the header at buf[pos], or 0."""
     if field_number(buf, pos + 100, 8) == BAD:          # mode
-        return 100
+        return FIELD_BASE + 100
     if field_number(buf, pos + 108, 8) == BAD:          # uid
-        return 108
+        return FIELD_BASE + 108
     if field_number(buf, pos + 116, 8) == BAD:          # gid
-        return 116
-    if field_number(buf, pos + 124, 12) == BAD:         # size
-        return 124
+        return FIELD_BASE + 116
+    value = field_number(buf, pos + 124, 12)            # size
+    if value == BAD:
+        return FIELD_BASE + 124
+    if value < 0:
+        return NEGATIVE_SIZE
     if field_number(buf, pos + 136, 12) == BAD:         # mtime
-        return 136
+        return FIELD_BASE + 136
     if field_number(buf, pos + 329, 8) == BAD:          # devmajor
-        return 329
+        return FIELD_BASE + 329
     if field_number(buf, pos + 337, 8) == BAD:          # devminor
-        return 337
-    return 0
+        return FIELD_BASE + 337
+    return OK
 
 
 def is_number(value):
