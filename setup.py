@@ -11,9 +11,10 @@ def extensions():
     from Cython.Build import cythonize
 
     # Hand-written .pyx modules, and the single-source twins: X.py is a symlink to the
-    # pure-Python X_py.py, compiled with the augmenting X.pxd (docs/native.md).
+    # pure-Python X_py.py (a copy in an sdist), compiled with the augmenting X.pxd
+    # (docs/native.md).
     sources = sorted(glob.glob("occystrap/_native/*.pyx"))
-    sources += sorted(p for p in glob.glob("occystrap/_native/*.py") if os.path.islink(p))
+    sources += ["occystrap/_native/%s.py" % name for name in ("globset", "tarstream")]
     modules = [
         Extension("occystrap._native." + os.path.splitext(os.path.basename(p))[0], [p],
                   extra_compile_args=["-O3"])
