@@ -14,10 +14,12 @@ import time
 from .cache import CopyCache, open_cache
 from .filters import build_filter
 from .compression import from_media_type
+from .errors import OutputError
 from .layers import copy_blob, run_layer
 from .progress import Progress
 from .transports import open_sink, open_source
 from .transports.base import ImageSink, LayerWriter, layer_threads
+from .transports.outpath import same_file
 from .uri import parse_uri
 
 LOG = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         # observers after a content filter see (and name layers by) the rewritten layer
         filt.after_rewrite = any(f.changes_content for f in filters[:position])
     try:
+        _refuse_own_input(source, sink)
         refs = source.layers()
         sink.begin(source)
         cached = CopyCache.for_copy(layer_cache, sink, filters)
@@ -81,6 +84,15 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     return CopyReport(layers=len(results), bytes=sum(r.size or r.blob_size for r in results),
                       seconds=time.monotonic() - start, results=results,
                       verify_errors=errors)
+
+
+def _refuse_own_input(source, sink):
+    """Writing the file being read would replace the input with (a filtered copy of)
+    itself; refused before anything is written, however the two paths are spelled."""
+    if source.local_path and sink.local_path and same_file(source.local_path,
+                                                           sink.local_path):
+        raise OutputError("Output %s is the input file %s" % (sink.local_path,
+                                                              source.local_path))
 
 
 def _one_layer(ref, filters, sink, progress, cached=None):
