@@ -9,6 +9,7 @@ import concurrent.futures
 import dataclasses
 import json
 import logging
+import threading
 import time
 
 from .cache import CopyCache, open_cache
@@ -95,7 +96,32 @@ def _refuse_own_input(source, sink):
                                                               source.local_path))
 
 
-def _one_layer(ref, filters, sink, progress, cached=None):
+class CopyStopped(Exception):
+    """A layer thread gave up because the copy already failed (or was signalled)."""
+
+
+class _StoppableWriter(LayerWriter):
+    """Passes writes through until the copy stops, then raises: the other layer threads
+    give up at their next chunk, so a signal or a failed layer does not wait for every
+    running layer to be copied in full before the output is cleaned up."""
+
+    def __init__(self, writer, stop):
+        self._writer = writer
+        self._stop = stop
+
+    def write(self, data):
+        if self._stop.is_set():
+            raise CopyStopped("copy stopped")
+        self._writer.write(data)
+
+    def commit(self, result):
+        self._writer.commit(result)
+
+    def abort(self):
+        self._writer.abort()
+
+
+def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
     same_blob = (not filters and ref.digest and ref.diff_id
                  and sink.compression != "none"
                  and from_media_type(ref.media_type) == sink.compression)
@@ -108,6 +134,8 @@ def _one_layer(ref, filters, sink, progress, cached=None):
         progress.layer_done(reused, reused=True)
         return reused
     writer = sink.open_layer(ref)
+    if stop is not None:
+        writer = _StoppableWriter(writer, stop)
     try:
         if same_blob:
             result = copy_blob(ref, writer, sink.layer_media_type)
@@ -127,12 +155,14 @@ def _one_layer(ref, filters, sink, progress, cached=None):
 def _run_layers(refs, filters, sink, parallel, progress, cached=None):
     if parallel == 1 or len(refs) < 2:
         return [_one_layer(ref, filters, sink, progress, cached) for ref in refs]
+    stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached)
+        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop)
                    for ref in refs]
         try:
             return [future.result() for future in futures]
         except BaseException:
+            stop.set()
             for future in futures:
                 future.cancel()
             concurrent.futures.wait(futures)
