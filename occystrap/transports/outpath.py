@@ -83,6 +83,36 @@ def empty_dir_output(path):
     return target
 
 
+def check_appendable(path, what):
+    """Fail unless path can be opened for appending, without creating it: an existing
+    non-directory this process may write, or a new name in a writable directory.
+
+    :param what: names the output in the message (`inspect: cannot write ...`).
+    :raises OutputError: with the reason open() would give.
+    """
+    target = os.path.realpath(path)
+    st = _stat(target, path)
+    if st is not None:
+        problem = (errno.EISDIR if stat.S_ISDIR(st.st_mode)
+                   else None if os.access(target, os.W_OK) else _denied(target))
+    else:
+        parent = os.path.dirname(target)
+        problem = (errno.ENOENT if not os.path.isdir(parent)
+                   else None if os.access(parent, os.W_OK | os.X_OK) else _denied(parent))
+    if problem is not None:
+        raise OutputError("%s: cannot write %s: %s" % (what, path, os.strerror(problem)))
+
+
+def _denied(path):
+    """Why access() refused path: a read-only filesystem, else permissions."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return errno.EROFS
+    except OSError:
+        pass
+    return errno.EACCES
+
+
 def same_file(first, second):
     """True when both paths name one existing file (also via a hard link or symlink)."""
     try:

@@ -2,6 +2,7 @@
 over, symlinks are followed, and an output never replaces its own input."""
 import os
 import socket
+import subprocess
 import stat
 
 import pytest
@@ -137,3 +138,32 @@ def test_oci_output_through_a_symlink_to_an_empty_directory(image, tmp_path):
     assert os.readlink(tmp_path / "bundle") == str(tmp_path / "real")
     assert sorted(os.listdir(tmp_path / "real")) == ["config.json", "container-config.json",
                                                      "rootfs"]
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A directory on a read-only tmpfs (root bypasses permission bits, not this)."""
+    path = tmp_path / "ro"
+    path.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs",
+                                            str(path)], capture_output=True).returncode:
+        pytest.skip("needs root and mount")
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+
+
+@pytest.mark.parametrize("where, reason", [("missing/x.jsonl", "No such file or directory"),
+                                           ("adir", "Is a directory"),
+                                           ("ro/x.jsonl", "Read-only file system")])
+@pytest.mark.parametrize("output", ["tar://{tmp}/out.tar", "dir://{tmp}/out"])
+def test_unwritable_inspect_file_fails_before_the_output(image, tmp_path, where, reason,
+                                                         output, request):
+    if where.startswith("ro/"):
+        request.getfixturevalue("read_only_dir")
+    (tmp_path / "adir").mkdir()
+    target = tmp_path / where
+    proc = occystrap("process", "tar://%s" % image, output.format(tmp=tmp_path),
+                     "-f", "inspect:file=%s" % target, check=False)
+    assert "Error: inspect: cannot write %s: %s" % (target, reason) in proc.stderr
+    assert not (tmp_path / "out.tar").exists() and not (tmp_path / "out").exists()
+    assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
