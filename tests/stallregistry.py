@@ -7,19 +7,30 @@ when a test signals the occystrap process, with no timing involved.
         registry.stalled.wait()      # half of the last layer has been sent
         ... signal the process ...
         registry.release.set()       # the rest follows
+
+signalled_run() does exactly that with a real `python -m occystrap process` and
+assert_reported() checks its exit status and its one `Error:` line.
 """
 import hashlib
 import http.server
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 from tests import imagebuilder as ib
+from tests.cli import REPO
 
 MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 LAYER = "application/vnd.docker.image.rootfs.diff.tar"
 CONFIG = "application/vnd.docker.container.image.v1+json"
 REPOSITORY = "demo/app"
 TAG = "1"
+SIGNALS = {signal.SIGTERM: (143, "Error: terminated"),
+           signal.SIGINT: (130, "Error: interrupted")}
 
 
 def _digest(data):
@@ -115,3 +126,42 @@ class StallingRegistry:
         self.release.set()
         self._server.shutdown()
         self._server.server_close()
+
+
+def stall_layers():
+    """A small layer, then a 16 MiB one (the one that stalls: half of it is more than
+    a registry upload buffers before it starts streaming)."""
+    return [ib.layer([("dir", "etc"), ("file", "etc/hostname", b"demo\n")]),
+            ib.layer([("file", "big", os.urandom(16 << 20))])]
+
+
+def signalled_run(registry, destination, sig, *options, ready=None):
+    """Start the copy, signal it once the stalled layer is half served (and ready(), when
+    given, is true: the destination has seen the copy); (exit status, stderr)."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "occystrap", "--insecure", "--retries", "0",
+                             *options, "process", "registry://" + registry.reference,
+                             destination],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    try:
+        assert registry.stalled.wait(60), "the copy never reached the stalled layer"
+        deadline = time.monotonic() + 60
+        while ready is not None and not ready():
+            assert time.monotonic() < deadline and proc.poll() is None, "never ready"
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        registry.release.set()
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
+def assert_reported(status, err, sig):
+    """The exit status and the only Error: line a signal gives (SIGNALS), no traceback."""
+    assert (status, [line for line in err.splitlines() if line.startswith("Error:")]) == \
+        (SIGNALS[sig][0], [SIGNALS[sig][1]]), err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
