@@ -59,7 +59,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         # observers after a content filter see (and name layers by) the rewritten layer
         filt.after_rewrite = any(f.changes_content for f in filters[:position])
     try:
-        _refuse_own_input(source, sink)
+        _refuse_overlaps(source, sink, filters)
         refs = source.layers()
         sink.begin(source)
         cached = CopyCache.for_copy(layer_cache, sink, filters)
@@ -87,13 +87,19 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                       verify_errors=errors)
 
 
-def _refuse_own_input(source, sink):
-    """Writing the file being read would replace the input with (a filtered copy of)
-    itself; refused before anything is written, however the two paths are spelled."""
-    if source.local_path and sink.local_path and same_file(source.local_path,
-                                                           sink.local_path):
-        raise OutputError("Output %s is the input file %s" % (sink.local_path,
-                                                              source.local_path))
+def _refuse_overlaps(source, sink, filters):
+    """No file this copy writes may be one it reads or writes otherwise: the output over
+    the input replaces it with (a filtered copy of) itself, and an inspect record
+    appended to either corrupts it.  Checked before anything is written, however the
+    paths are spelled (hard links, symlinks)."""
+    checks = [("Output", sink.local_path, [("the input file", source.local_path)])]
+    checks += [("%s file" % filt.name, filt.local_path,
+                [("the input file", source.local_path), ("the output", sink.local_path)])
+               for filt in filters]
+    for what, path, others in checks:
+        for other, other_path in others:
+            if path and other_path and same_file(path, other_path):
+                raise OutputError("%s %s is %s %s" % (what, path, other, other_path))
 
 
 class CopyStopped(Exception):

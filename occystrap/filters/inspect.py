@@ -42,6 +42,7 @@ class Inspect(Filter):
         # Filters are built before the output is opened: an unwritable file fails the
         # run before anything is written, not after the image is complete.
         check_appendable(self.path, "inspect")
+        self.local_path = self.path
 
     def stage(self, ref):
         observer = Observer()

@@ -114,7 +114,10 @@ def _denied(path):
 
 
 def same_file(first, second):
-    """True when both paths name one existing file (also via a hard link or symlink)."""
+    """True when both paths name one file: the same path once symlinks are resolved
+    (whether or not it exists yet), or one existing file (also via a hard link)."""
+    if os.path.realpath(first) == os.path.realpath(second):
+        return True
     try:
         return os.path.samefile(first, second)
     except OSError:

@@ -167,3 +167,27 @@ def test_unwritable_inspect_file_fails_before_the_output(image, tmp_path, where,
     assert "Error: inspect: cannot write %s: %s" % (target, reason) in proc.stderr
     assert not (tmp_path / "out.tar").exists() and not (tmp_path / "out").exists()
     assert not [name for name in os.listdir(tmp_path) if name.startswith(".")]
+
+
+@pytest.mark.parametrize("which", ["input", "output"])
+def test_inspect_file_may_not_be_the_input_or_the_output(image, tmp_path, which):
+    out = tmp_path / "out.tar"
+    if which == "output":
+        out.write_bytes(b"an earlier output")
+    (tmp_path / "link").symlink_to(image if which == "input" else out)
+    before = sorted(os.listdir(tmp_path)), image.read_bytes()
+    proc = occystrap("process", "tar://%s" % image, "tar://%s" % out,
+                     "-f", "inspect:file=%s" % (tmp_path / "link"), check=False)
+    other = "the input file %s" % image if which == "input" else "the output %s" % out
+    assert "Error: inspect file %s is %s" % (tmp_path / "link", other) in proc.stderr
+    assert (sorted(os.listdir(tmp_path)), image.read_bytes()) == before
+    if which == "output":
+        assert out.read_bytes() == b"an earlier output"
+
+
+def test_inspect_file_may_not_be_a_new_output(image, tmp_path):
+    out = tmp_path / "out.tar"
+    proc = occystrap("process", "tar://%s" % image, "tar://%s" % out,
+                     "-f", "inspect:file=%s" % out, check=False)
+    assert "Error: inspect file %s is the output %s" % (out, out) in proc.stderr
+    assert not out.exists()
