@@ -61,9 +61,9 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     try:
         _refuse_overlaps(source, sink, filters)
         refs = source.layers()
-        sink.begin(source)
-        cached = CopyCache.for_copy(layer_cache, sink, filters)
         try:
+            sink.begin(source)      # inside: a begin cut short (a signal) is cleaned up too
+            cached = CopyCache.for_copy(layer_cache, sink, filters)
             progress = Progress(len(refs))
             try:
                 results = _run_layers(refs, filters, sink,

@@ -1,5 +1,6 @@
-"""When one layer fails (or the copy is signalled), the other layer threads stop at
-their next chunk instead of copying their layers to the end (api._StoppableWriter)."""
+"""How copy() gives up: when one layer fails (or the copy is signalled) the other layer
+threads stop at their next chunk instead of copying their layers to the end
+(api._StoppableWriter), and a sink is aborted even when its begin() was cut short."""
 import io
 import tarfile
 import threading
@@ -63,3 +64,20 @@ def test_a_failed_layer_stops_the_others():
         api.copy(source, api.NullSink(), parallel=2, verify=False)
     # stopped at its next chunk, far from the end of its 2 GiB
     assert STARTED <= source.endless.read_bytes < SIZE // 4
+
+
+class _HalfBegunSink(api.NullSink):
+    aborted = False
+
+    def begin(self, source):
+        raise KeyboardInterrupt        # as a signal landing in the middle of begin()
+
+    def abort(self):
+        self.aborted = True
+
+
+def test_a_begin_cut_short_is_aborted():
+    sink = _HalfBegunSink()
+    with pytest.raises(KeyboardInterrupt):
+        api.copy(_Source(), sink, verify=False)
+    assert sink.aborted
