@@ -191,3 +191,11 @@ def test_inspect_file_may_not_be_a_new_output(image, tmp_path):
                      "-f", "inspect:file=%s" % out, check=False)
     assert "Error: inspect file %s is the output %s" % (out, out) in proc.stderr
     assert not out.exists()
+
+
+def test_dir_output_refuses_a_fifo(image, tmp_path):
+    out = tmp_path / "out"
+    os.mkfifo(out)
+    proc = occystrap("process", "tar://%s" % image, "dir://%s" % out, check=False)
+    assert "Error: Output path exists and is not a directory: %s" % out in proc.stderr
+    assert stat.S_ISFIFO(os.lstat(out).st_mode)
