@@ -171,20 +171,22 @@ class DirectorySink(ImageSink):
             write_atomic(config_path, config_bytes)
             self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
-        staging = None
         if self.expand:
             self.expand_stats = self._expander.finish(len(results))
-            staging, self._staging, self._expander = self._staging, None, None
+            self._expander = None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
                  "RepoTags": repo_tags(self.image, self.tag)}
         if self.unique_names:
             entry["ImageName"] = self.image
-        if staging is not None:
+        if self.expand:
             with _locked(self.path):
-                old = replace_tree(staging, self._expanded_path, staging + "-old")
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
+                # from here _staging is what is left to delete: the replaced tree or None
+                self._staging = replace_tree(self._staging, self._expanded_path,
+                                             self._staging + "-old")
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+                self._staging = None
             self._release_staging()
         write_atomic(os.path.join(self.path, self.manifest_name), dump_json([entry]))
         self._update_catalog()
