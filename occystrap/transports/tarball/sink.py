@@ -3,7 +3,8 @@
 Layers are named `<diff_id hex>/layer.tar`, the config `<sha256 of its bytes>.json`, and
 RepoTags keep the full image name (upstream dropped the registry host, E.2 #12).  The
 tarball is built under a temporary name in the destination directory and renamed into
-place only when complete, so a failed run leaves nothing behind.
+place only when complete, so a failed run leaves nothing behind.  What may stand at
+PATH (a regular file; a symlink is followed; never a device or FIFO) is outpath.py's rule.
 
 Streaming without temp files: the first layer to start owns the output file and is
 written straight into it, its header patched in once its digest is known; layers that
