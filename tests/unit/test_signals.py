@@ -1,8 +1,13 @@
 """SIGTERM and SIGINT in the middle of a copy (issue 8 §3): a real `occystrap process`
 reading from a registry that stalls halfway through a layer is signalled; it must print
 one `Error:` line, exit 143 (SIGTERM) or 130 (SIGINT) and leave no partial output."""
+import contextlib
+import http.server
+import json
 import os
 import signal
+import socketserver
+import threading
 
 import pytest
 
@@ -63,3 +68,48 @@ def test_sigterm_keeps_an_earlier_expanded_tree(tmp_path):
         status, err = signalled_run(registry, "dir://%s?expand=true" % out, signal.SIGTERM)
     assert_reported(status, err, signal.SIGTERM)
     assert _snapshot(out) == before
+
+
+class _VersionOnly(http.server.BaseHTTPRequestHandler):
+    """A Docker daemon that answers only the version ping (the signal comes first)."""
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        body = json.dumps({"ApiVersion": "1.41"}).encode()
+        self.send_response(200 if self.path == "/version" else 404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def address_string(self):
+        return "stub"
+
+    def log_message(self, *args):
+        pass
+
+
+class _UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+
+@contextlib.contextmanager
+def _stub_daemon(path):
+    server = _UnixServer(str(path), _VersionOnly)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_sigterm_removes_the_docker_load_spool(tmp_path):
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    with _stub_daemon(tmp_path / "docker.sock"), StallingRegistry(stall_layers()) as registry:
+        status, err = signalled_run(registry, "docker://demo:1?socket=%s"
+                                    % (tmp_path / "docker.sock"), signal.SIGTERM,
+                                    "--temp-dir", str(spool), ready=lambda: os.listdir(spool))
+    assert_reported(status, err, signal.SIGTERM)
+    assert os.listdir(spool) == []
