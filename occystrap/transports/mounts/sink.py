@@ -189,8 +189,8 @@ class MountsSink(ImageSink):
                      dump_json({self.image: {self.tag: "manifest.json"}}))
         for name in OVERLAY_DIRS:
             os.mkdir(os.path.join(self._stage, name), 0o755)
-        if self._existed:
-            os.rmdir(self.path)                 # empty, checked in begin()
+        # rename(2) replaces an empty directory in one step (no moment without PATH)
+        # and fails if something was put in it since begin()
         os.replace(self._stage, self.path)
         self._stage = None
         self._published = True

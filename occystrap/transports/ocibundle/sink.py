@@ -49,8 +49,8 @@ class OciBundleSink(ImageSink):
         self._expander = None
         shutil.rmtree(os.path.join(self._stage, "layers"))
         runc.write_bundle_files(self._stage, config_bytes)
-        if os.path.isdir(self.path):
-            os.rmdir(self.path)                # empty, checked in begin()
+        # rename(2) replaces an empty directory in one step (no moment without PATH)
+        # and fails if something was put in it since begin()
         os.replace(self._stage, self.path)
         self._stage = None
 
