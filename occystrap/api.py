@@ -9,15 +9,18 @@ import concurrent.futures
 import dataclasses
 import json
 import logging
+import threading
 import time
 
 from .cache import CopyCache, open_cache
 from .filters import build_filter
 from .compression import from_media_type
+from .errors import OutputError
 from .layers import copy_blob, run_layer
 from .progress import Progress
 from .transports import open_sink, open_source
 from .transports.base import ImageSink, LayerWriter, layer_threads
+from .transports.outpath import same_file
 from .uri import parse_uri
 
 LOG = logging.getLogger(__name__)
@@ -56,10 +59,11 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         # observers after a content filter see (and name layers by) the rewritten layer
         filt.after_rewrite = any(f.changes_content for f in filters[:position])
     try:
+        _refuse_overlaps(source, sink, filters)
         refs = source.layers()
-        sink.begin(source)
-        cached = CopyCache.for_copy(layer_cache, sink, filters)
         try:
+            sink.begin(source)      # inside: a begin cut short (a signal) is cleaned up too
+            cached = CopyCache.for_copy(layer_cache, sink, filters)
             progress = Progress(len(refs))
             try:
                 results = _run_layers(refs, filters, sink,
@@ -83,7 +87,47 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                       verify_errors=errors)
 
 
-def _one_layer(ref, filters, sink, progress, cached=None):
+def _refuse_overlaps(source, sink, filters):
+    """No file this copy writes may be one it reads or writes otherwise: the output over
+    the input replaces it with (a filtered copy of) itself, and an inspect record
+    appended to either corrupts it.  Checked before anything is written, however the
+    paths are spelled (hard links, symlinks)."""
+    checks = [("Output", sink.local_path, [("the input file", source.local_path)])]
+    checks += [("%s file" % filt.name, filt.local_path,
+                [("the input file", source.local_path), ("the output", sink.local_path)])
+               for filt in filters]
+    for what, path, others in checks:
+        for other, other_path in others:
+            if path and other_path and same_file(path, other_path):
+                raise OutputError("%s %s is %s %s" % (what, path, other, other_path))
+
+
+class CopyStopped(Exception):
+    """A layer thread gave up because the copy already failed (or was signalled)."""
+
+
+class _StoppableWriter(LayerWriter):
+    """Passes writes through until the copy stops, then raises: the other layer threads
+    give up at their next chunk, so a signal or a failed layer does not wait for every
+    running layer to be copied in full before the output is cleaned up."""
+
+    def __init__(self, writer, stop):
+        self._writer = writer
+        self._stop = stop
+
+    def write(self, data):
+        if self._stop.is_set():
+            raise CopyStopped("copy stopped")
+        self._writer.write(data)
+
+    def commit(self, result):
+        self._writer.commit(result)
+
+    def abort(self):
+        self._writer.abort()
+
+
+def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
     same_blob = (not filters and ref.digest and ref.diff_id
                  and sink.compression != "none"
                  and from_media_type(ref.media_type) == sink.compression)
@@ -96,6 +140,8 @@ def _one_layer(ref, filters, sink, progress, cached=None):
         progress.layer_done(reused, reused=True)
         return reused
     writer = sink.open_layer(ref)
+    if stop is not None:
+        writer = _StoppableWriter(writer, stop)
     try:
         if same_blob:
             result = copy_blob(ref, writer, sink.layer_media_type)
@@ -115,12 +161,14 @@ def _one_layer(ref, filters, sink, progress, cached=None):
 def _run_layers(refs, filters, sink, parallel, progress, cached=None):
     if parallel == 1 or len(refs) < 2:
         return [_one_layer(ref, filters, sink, progress, cached) for ref in refs]
+    stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached)
+        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop)
                    for ref in refs]
         try:
             return [future.result() for future in futures]
         except BaseException:
+            stop.set()
             for future in futures:
                 future.cancel()
             concurrent.futures.wait(futures)

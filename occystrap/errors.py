@@ -30,10 +30,15 @@ class VerifyError(OccystrapError):
     """Post-write verification found a problem."""
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT: not an
+    Exception, so it unwinds through every cleanup and the CLI exits 143."""
+
+
 def describe_tar_error(exc, where):
     """Turn a TarError from the native core into an InputError naming the layer."""
     return InputError("%s: %s" % (where, exc))
 
 
 __all__ = ["OccystrapError", "URIParseError", "InputError", "OutputError",
-           "UnsafePathError", "VerifyError", "TarError", "describe_tar_error"]
+           "UnsafePathError", "VerifyError", "Terminated", "TarError", "describe_tar_error"]

@@ -3,17 +3,21 @@
 Every failure a user can cause ends as one `Error: <message>` line on stderr and exit
 status 1 (0.4.17 printed tracebacks for some, E.2 #14); `--debug` adds the traceback.
 Machine output goes to stdout, logs and the Summary line to stderr.
+
+SIGINT and SIGTERM unwind as exceptions, so every output removes what it half wrote:
+`Error: interrupted` and status 130 (128 + SIGINT), `Error: terminated` and 143.
 """
 import importlib
 import logging
 import os
+import signal
 import sys
 
 import click
 
 from .. import __version__
 from .._native import IMPLEMENTATION
-from ..errors import OccystrapError
+from ..errors import OccystrapError, Terminated
 from .options import global_options
 
 LOG = logging.getLogger("occystrap")
@@ -51,9 +55,16 @@ def _register_commands():
 _register_commands()
 
 
+def _terminate(signum, frame):
+    """SIGTERM: unwind the main thread; a second one must not interrupt the cleanup."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
 def main(argv=None):
     """Entry point: run the CLI and turn every failure into `Error: ...` + exit 1."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    signal.signal(signal.SIGTERM, _terminate)   # the proxy installs its own while it serves
     try:
         code = cli.main(args=argv, prog_name="occystrap", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -64,6 +75,9 @@ def main(argv=None):
     except (click.Abort, KeyboardInterrupt):   # click turns Ctrl-C into Abort
         click.echo("Error: interrupted", err=True)
         code = 130
+    except Terminated:
+        click.echo("Error: terminated", err=True)
+        code = 143
     except OccystrapError as exc:
         if debug:
             LOG.exception("failed")

@@ -33,6 +33,7 @@ class Filter:
     name = ""
     changes_content = False
     after_rewrite = False           # set by the copier: a content filter runs before this
+    local_path = None               # a local file the filter writes (inspect), if any
 
     def __init__(self, spec):
         self.spec = spec

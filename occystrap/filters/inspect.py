@@ -7,6 +7,7 @@ import datetime
 import json
 
 from ..errors import OutputError, URIParseError
+from ..transports.outpath import check_appendable
 from .base import Filter, Observer
 
 
@@ -38,6 +39,10 @@ class Inspect(Filter):
         if not self.path:
             raise URIParseError("inspect filter requires file option")
         self.path = str(self.path)
+        # Filters are built before the output is opened: an unwritable file fails the
+        # run before anything is written, not after the image is complete.
+        check_appendable(self.path, "inspect")
+        self.local_path = self.path
 
     def stage(self, ref):
         observer = Observer()

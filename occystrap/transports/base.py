@@ -54,6 +54,7 @@ class ImageSource:
     image = "unknown"
     tag = "unknown"
     network = False     # layers come over the network: -j threads may all wait on I/O
+    local_path = None   # the local file read, if any (copy() never writes over it)
 
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""
@@ -113,6 +114,7 @@ class ImageSink:
     layers_written = 0
     bytes_written = 0
     network = False     # layers go over the network (see ImageSource.network)
+    local_path = None   # the local file the output replaces, if any
 
     def begin(self, source):
         """Called once before any layer, with the source (for names)."""

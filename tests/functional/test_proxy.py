@@ -421,12 +421,14 @@ def test_busy_listen_port_names_the_address(registry):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_while_idle(registry, proxies, sig):
-    proxy = proxies(registry.url)
+def test_signal_while_idle(registry, proxies, sig, tmp_path):
+    proxy = proxies(registry.url, options=("--temp-dir", str(tmp_path)))
     assert READY_PUSH in proxy.stderr
+    assert [name.startswith("occystrap-blobs-") for name in os.listdir(tmp_path)] == [True]
     assert proxy.stop(sig) == 0
     assert ("Proxy stopped. Pushed 0 images (0 failed). Pulled 0 images "
             "(0 cache hits, 0 misses).") in proxy.stderr
+    assert os.listdir(tmp_path) == []           # the received-blob store is removed
 
 
 def test_skopeo_push_through_proxy(registry, proxies, skopeo, tmp_path):

@@ -5,7 +5,13 @@ no longer hashed to its name); layers are named by diff_id, never by an empty st
 expand applies whiteouts exactly (E.2 #3) and refuses paths that leave the root.
 Several images may share one directory: layers dedupe by name and catalog.json is
 merged under a file lock.
+
+expand=true builds the tree in `.occystrap-expand-*` and exchanges it with the old one
+in one step (outpath.replace_tree), so PATH/<manifest> is always one whole tree.  A
+staging tree is flocked while its run lives; one nobody holds is a killed run's
+leftover, and the next expanding run into PATH deletes it.
 """
+import contextlib
 import fcntl
 import json
 import os
@@ -18,6 +24,9 @@ from ...errors import OutputError
 from ...model import digest_hex, repo_tags, sha256_digest
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
+from ..outpath import replace_tree
+
+STAGING_PREFIX = ".occystrap-expand-"
 
 
 def write_atomic(path, data):
@@ -40,6 +49,50 @@ def dump_json(value):
     return json.dumps(value, indent=4, sort_keys=True).encode()
 
 
+@contextlib.contextmanager
+def _locked(path):
+    """Hold the flock of the directory path itself (catalog merges, staging claims)."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _claim(path):
+    """An fd holding path's flock, or None when a live run holds it.  The kernel drops
+    the lock when the holder dies, even by SIGKILL."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _dead_staging(directory):
+    """(path, fd holding its flock) of each staging tree in directory no live run holds."""
+    claims = []
+    for name in os.listdir(directory):
+        if name.startswith(STAGING_PREFIX):
+            path = os.path.join(directory, name)
+            fd = _claim(path)
+            if fd is not None:
+                claims.append((path, fd))
+    return claims
+
+
+def _remove_claimed(claims):
+    for path, fd in claims:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
 class DirectorySink(ImageSink):
     def __init__(self, path, unique_names=False, expand=False):
         self.path = os.path.abspath(path)
@@ -49,6 +102,7 @@ class DirectorySink(ImageSink):
         self._created = []          # files this run made (removed again on abort)
         self._written = {}          # path -> size, for verify
         self._staging = None        # expand: the tree being built, renamed in at the end
+        self._staging_lock = None   # fd holding the staging tree's flock
         self._expander = None
 
     @classmethod
@@ -67,9 +121,25 @@ class DirectorySink(ImageSink):
                 raise OutputError("cannot create %s: %s" % (self.path, exc.strerror)) from None
             self._created_root = True
         if self.expand:
-            self._staging = tempfile.mkdtemp(prefix=".occystrap-expand-", dir=self.path)
-            os.chmod(self._staging, 0o755)  # mkdtemp makes it 0700; an image's "./" wins
-            self._expander = BackgroundExpander(self._staging)
+            self._begin_expand()
+
+    @property
+    def _expanded_path(self):
+        return os.path.join(self.path, self.manifest_name[:-len(".json")])
+
+    def _begin_expand(self):
+        """Check the tree's place, delete dead runs' staging trees, claim a new one (under
+        PATH's lock, so no other run takes it for a leftover before it is flocked)."""
+        target = self._expanded_path
+        if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
+            raise OutputError("Expanded tree path exists and is not a directory: %s" % target)
+        with _locked(self.path):
+            leftovers = _dead_staging(self.path)
+            self._staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path)
+            self._staging_lock = _claim(self._staging)
+        _remove_claimed(leftovers)
+        os.chmod(self._staging, 0o755)  # mkdtemp makes it 0700; an image's "./" wins
+        self._expander = BackgroundExpander(self._staging)
 
     def _layer_path(self, result):
         return os.path.join(self.path, digest_hex(result.diff_id), "layer.tar")
@@ -101,27 +171,33 @@ class DirectorySink(ImageSink):
             write_atomic(config_path, config_bytes)
             self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
-        staging = None
         if self.expand:
             self.expand_stats = self._expander.finish(len(results))
-            staging, self._staging, self._expander = self._staging, None, None
+            self._expander = None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
                  "RepoTags": repo_tags(self.image, self.tag)}
         if self.unique_names:
             entry["ImageName"] = self.image
-        if staging is not None:
-            target = os.path.join(self.path, self.manifest_name[:-len(".json")])
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            os.replace(staging, target)
+        if self.expand:
+            with _locked(self.path):
+                # from here _staging is what is left to delete: the replaced tree or None
+                self._staging = replace_tree(self._staging, self._expanded_path,
+                                             self._staging + "-old")
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+                self._staging = None
+            self._release_staging()
         write_atomic(os.path.join(self.path, self.manifest_name), dump_json([entry]))
         self._update_catalog()
 
+    def _release_staging(self):
+        if self._staging_lock is not None:
+            os.close(self._staging_lock)
+            self._staging_lock = None
+
     def _update_catalog(self):
-        lock = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)   # flock the directory itself
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with _locked(self.path):
             path = os.path.join(self.path, "catalog.json")
             catalog = {}
             if os.path.exists(path):
@@ -132,8 +208,6 @@ class DirectorySink(ImageSink):
                     catalog = {}
             catalog.setdefault(self.image, {})[self.tag] = self.manifest_name
             write_atomic(path, dump_json(catalog))
-        finally:
-            os.close(lock)
 
     def abort(self):
         if self._expander is not None:
@@ -142,6 +216,7 @@ class DirectorySink(ImageSink):
         if self._staging is not None:
             shutil.rmtree(self._staging, ignore_errors=True)
             self._staging = None
+        self._release_staging()
         if self._created_root:
             shutil.rmtree(self.path, ignore_errors=True)
             return

@@ -29,6 +29,7 @@ from ...model import digest_hex, repo_tags
 from ..base import ImageSink
 from ..directory.sink import dump_json, write_atomic
 from ..filewriter import FileLayerWriter
+from ..outpath import empty_dir_output
 
 LOG = logging.getLogger(__name__)
 
@@ -119,13 +120,8 @@ class MountsSink(ImageSink):
         if os.geteuid() != 0:
             raise OutputError("mounts:// needs root: it mounts overlayfs and creates whiteout "
                               "devices and trusted.* xattrs")
-        if os.path.lexists(self.path) and (not os.path.isdir(self.path)
-                                           or os.path.islink(self.path)
-                                           or os.listdir(self.path)):
-            raise OutputError("Output path exists and is not an empty directory: %s" % self.path)
+        self.path = empty_dir_output(self.path)
         parent = os.path.dirname(self.path)
-        if not os.path.isdir(parent):
-            raise OutputError("Output directory does not exist: %s" % parent)
         self._existed = os.path.isdir(self.path)
         try:
             self._stage = tempfile.mkdtemp(prefix="." + os.path.basename(self.path) + ".",
@@ -193,8 +189,8 @@ class MountsSink(ImageSink):
                      dump_json({self.image: {self.tag: "manifest.json"}}))
         for name in OVERLAY_DIRS:
             os.mkdir(os.path.join(self._stage, name), 0o755)
-        if self._existed:
-            os.rmdir(self.path)                 # empty, checked in begin()
+        # rename(2) replaces an empty directory in one step (no moment without PATH)
+        # and fails if something was put in it since begin()
         os.replace(self._stage, self.path)
         self._stage = None
         self._published = True

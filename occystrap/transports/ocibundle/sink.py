@@ -10,9 +10,9 @@ import tempfile
 
 from ... import runc
 from ...background_expand import BackgroundExpander
-from ...errors import OutputError
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
+from ..outpath import empty_dir_output
 
 
 class OciBundleSink(ImageSink):
@@ -26,11 +26,8 @@ class OciBundleSink(ImageSink):
         return cls(uri.path)
 
     def begin(self, source):
-        if os.path.exists(self.path) and (not os.path.isdir(self.path) or os.listdir(self.path)):
-            raise OutputError("Output path exists and is not an empty directory: %s" % self.path)
+        self.path = empty_dir_output(self.path)
         parent = os.path.dirname(self.path)
-        if not os.path.isdir(parent):
-            raise OutputError("Output directory does not exist: %s" % parent)
         self._stage = tempfile.mkdtemp(prefix="." + os.path.basename(self.path) + ".",
                                        suffix=".partial", dir=parent)
         os.chmod(self._stage, 0o755)
@@ -52,8 +49,8 @@ class OciBundleSink(ImageSink):
         self._expander = None
         shutil.rmtree(os.path.join(self._stage, "layers"))
         runc.write_bundle_files(self._stage, config_bytes)
-        if os.path.isdir(self.path):
-            os.rmdir(self.path)                # empty, checked in begin()
+        # rename(2) replaces an empty directory in one step (no moment without PATH)
+        # and fails if something was put in it since begin()
         os.replace(self._stage, self.path)
         self._stage = None
 

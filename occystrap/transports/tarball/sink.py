@@ -3,7 +3,8 @@
 Layers are named `<diff_id hex>/layer.tar`, the config `<sha256 of its bytes>.json`, and
 RepoTags keep the full image name (upstream dropped the registry host, E.2 #12).  The
 tarball is built under a temporary name in the destination directory and renamed into
-place only when complete, so a failed run leaves nothing behind.
+place only when complete, so a failed run leaves nothing behind.  What may stand at
+PATH (a regular file; a symlink is followed; never a device or FIFO) is outpath.py's rule.
 
 Streaming without temp files: the first layer to start owns the output file and is
 written straight into it, its header patched in once its digest is known; layers that
@@ -24,6 +25,7 @@ from ...model import digest_hex, repo_tags, sha256_digest
 from ..._native import rewrite, tarstream
 from ..._native._common import BLOCK, RECORD, REGTYPE, TarError
 from ..base import ImageSink, LayerWriter
+from ..outpath import file_output
 
 
 _UMASK = os.umask(0o22)         # read once, at import, while single-threaded
@@ -118,6 +120,7 @@ class _LayerWriter(LayerWriter):
 
 class TarballSink(ImageSink):
     def __init__(self, path):
+        self._given = path
         self.path = os.path.abspath(path)
         self._dir = os.path.dirname(self.path)
         self._file = None
@@ -136,10 +139,13 @@ class TarballSink(ImageSink):
         return sink
 
     def _check_path(self):
-        if not os.path.isdir(self._dir):
-            raise OutputError("Output directory does not exist: %s" % self._dir)
-        if os.path.isdir(self.path):
-            raise OutputError("Output path is a directory: %s" % self.path)
+        """Resolve the file the tarball will replace (outpath.file_output's rules)."""
+        self.path = file_output(self._given)
+        self._dir = os.path.dirname(self.path)
+
+    @property
+    def local_path(self):
+        return self.path
 
     def begin(self, source):
         self._check_path()

@@ -21,7 +21,7 @@ class TarballSource(ImageSource):
     thread_safe_blobs = True
 
     def __init__(self, path):
-        self.path = path
+        self.path = self.local_path = path
         if not os.path.exists(path):
             raise InputError("No such file: %s" % path)
         if os.path.isdir(path):
