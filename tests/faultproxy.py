@@ -2,15 +2,26 @@
 registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
 
 Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
-"cut" (send half the body, then close), an int status to answer instead, or a float:
-seconds to wait before forwarding (a slow registry).  Each
-fault fires `count` times, then the proxy forwards normally.
+"cut" (send half the body, then close), "reset" (forward half the request body, then
+reset both connections without an answer: a connection lost mid-upload), an int
+status to answer instead, a (status, {header: value}) pair to answer with those
+headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
+header, or a float: seconds to wait before forwarding (a slow registry).  Each fault
+fires `count` times, then the proxy forwards normally; fired() counts how often one did.
 """
 import http.client
 import http.server
 import re
+import socket
+import struct
 import threading
 import time
+
+
+def _reset(sock):
+    """Close with an RST (SO_LINGER 0), as a dropped connection looks to the peer."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 class FaultProxy:
@@ -45,8 +56,12 @@ class FaultProxy:
                 fault = proxy._take(self.command, self.path)
                 if isinstance(fault, float):
                     time.sleep(fault)
-                elif isinstance(fault, int):
-                    self.send_response(fault)
+                elif isinstance(fault, int) or (isinstance(fault, tuple)
+                                                and isinstance(fault[0], int)):
+                    status, extra = (fault, {}) if isinstance(fault, int) else fault
+                    self.send_response(status)
+                    for key, value in extra.items():
+                        self.send_header(key, value)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -54,6 +69,20 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "transfer-encoding", "content-length")}
                 headers["Host"] = proxy.upstream
+                if fault == "reset":
+                    body = body or b""
+                    conn.putrequest(self.command, self.path, skip_host=True,
+                                    skip_accept_encoding=True)
+                    for key, value in headers.items():
+                        conn.putheader(key, value)
+                    conn.putheader("Content-Length", str(len(body)))
+                    conn.endheaders()
+                    conn.send(body[:len(body) // 2])
+                    time.sleep(0.2)             # let the registry take the half it got
+                    _reset(conn.sock)
+                    self.close_connection = True
+                    _reset(self.connection)
+                    return
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
@@ -61,7 +90,10 @@ class FaultProxy:
                 if fault == "corrupt" and data:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 self.send_response(response.status)
+                rewrite = fault if isinstance(fault, tuple) and fault[0] == "header" else None
                 for key, value in response.getheaders():
+                    if rewrite and key.lower() == rewrite[1].lower():
+                        value = rewrite[2]
                     if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(key, value.replace(proxy.upstream, proxy.address))
                 self.send_header("Content-Length", str(len(data)))
@@ -93,7 +125,17 @@ class FaultProxy:
 
     def add(self, method, pattern, kind, count=1):
         with self._lock:
-            self.faults.append([method, pattern, kind, count])
+            self.faults.append([method, pattern, kind, count, count])
+
+    def fired(self, method=None):
+        """How many faults fired (those for `method` only, when given)."""
+        with self._lock:
+            return sum(f[4] - f[3] for f in self.faults if method in (None, f[0]))
+
+    def count(self, method, pattern):
+        """Requests seen for method on a path matching pattern."""
+        with self._lock:
+            return sum(1 for m, path in self.hits if m == method and re.search(pattern, path))
 
     def __enter__(self):
         self._thread.start()

@@ -84,3 +84,35 @@ def test_streamed_upload_through_a_flaky_registry(registry, tmp_path):
     assert "500" in proc.stderr
     assert _tag_exists(registry, "faults/big", "1")
     assert not _tag_exists(registry, "faults/big", "2")
+
+
+@pytest.mark.parametrize("fault", ["corrupt", ("header", "Docker-Content-Digest",
+                                               "sha256:" + "0" * 64)],
+                         ids=["body", "header"])
+def test_manifest_by_tag_is_checked_against_docker_content_digest(registry, pushed,
+                                                                  tmp_path, fault):
+    with FaultProxy(registry.url) as proxy:
+        proxy.add("GET", r"/manifests/1$", fault)
+        out = tmp_path / "o.tar"
+        proc = occystrap("--insecure", "process", "registry://%s/faults/src:1" % proxy.address,
+                         "tar://%s" % out, check=False)
+        assert proxy.fired() == 1
+    assert "manifest of %s/faults/src:1 does not match the registry's Docker-Content-Digest" \
+        % proxy.address in proc.stderr
+    assert not out.exists()
+
+
+def test_manifest_by_digest_is_checked_against_the_reference(registry, pushed, tmp_path,
+                                                            skopeo):
+    digest = skopeo.inspect("docker://%s/faults/src:1" % registry.url,
+                            tls_verify=False)["Digest"]
+    with FaultProxy(registry.url) as proxy:
+        proxy.add("GET", r"/manifests/sha256:", "corrupt")
+        out = tmp_path / "o.tar"
+        proc = occystrap("--insecure", "process",
+                         "registry://%s/faults/src@%s" % (proxy.address, digest),
+                         "tar://%s" % out, check=False)
+        assert proxy.fired() == 1
+    assert "manifest %s of %s/faults/src@%s does not match its digest" \
+        % (digest, proxy.address, digest) in proc.stderr
+    assert not out.exists()

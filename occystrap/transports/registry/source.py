@@ -1,9 +1,10 @@
 """registry:// source: pull an image over the OCI distribution API (0.4.17 B.8/B.9, fixed).
 
 Manifests are dispatched on the media type with parameters stripped (0.4.17 needed an
-exact Content-Type); lists and indexes select a platform (platforms.py); the config and
-every blob are verified against their digests while they stream, and a blob cut off
-mid-transfer resumes with a Range request.
+exact Content-Type); lists and indexes select a platform (platforms.py); a manifest is
+checked against the digest it was pulled by, or by tag against the registry's
+Docker-Content-Digest; the config and every blob are verified against their digests
+while they stream, and a blob cut off mid-transfer resumes with a Range request.
 """
 import hashlib
 import io
@@ -59,6 +60,13 @@ class RegistrySource(ImageSource):
         raw = response.data
         if reference.startswith("sha256:") and model.sha256_digest(raw) != reference:
             raise InputError("manifest %s of %s does not match its digest" % (reference, self.ref))
+        # By tag, the registry's Docker-Content-Digest is the only check of the body
+        # (distribution spec "Pulling manifests"); other algorithms cannot be checked.
+        claimed = (response.headers.get("Docker-Content-Digest") or "").strip()
+        if claimed.startswith("sha256:") and model.sha256_digest(raw) != claimed:
+            raise InputError("manifest of %s does not match the registry's "
+                             "Docker-Content-Digest %s (got %s)"
+                             % (self.ref, claimed, model.sha256_digest(raw)))
         try:
             manifest = json.loads(raw)
         except ValueError:
