@@ -7,7 +7,8 @@ reset both connections without an answer: a connection lost mid-upload), an int
 status to answer instead, a (status, {header: value}) pair to answer with those
 headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
 header, or a float: seconds to wait before forwarding (a slow registry).  Each fault
-fires `count` times, then the proxy forwards normally; fired() counts how often one did.
+fires `count` times, then the proxy forwards normally; fired() counts how often one did,
+`ranges` lists the (path, Range header) of every request that sent one.
 """
 import http.client
 import http.server
@@ -29,6 +30,7 @@ class FaultProxy:
         self.upstream = upstream            # "127.0.0.1:PORT"
         self.faults = []
         self.hits = []
+        self.ranges = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -53,6 +55,9 @@ class FaultProxy:
 
             def _forward(self):
                 body = self._read_body()
+                if self.headers.get("Range"):
+                    with proxy._lock:
+                        proxy.ranges.append((self.path, self.headers["Range"]))
                 fault = proxy._take(self.command, self.path)
                 if isinstance(fault, float):
                     time.sleep(fault)

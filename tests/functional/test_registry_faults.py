@@ -1,6 +1,7 @@
 """Bad registry answers (injected in front of a real docker-registry): a clear Error,
 no half-written output and no half-pushed tag; transient faults are retried."""
 import os
+import re
 import urllib.error
 import urllib.request
 
@@ -44,11 +45,17 @@ def test_corrupt_blob_is_refused(registry, pushed, tmp_path):
 
 
 def test_cut_download_resumes(registry, pushed, tmp_path):
+    """Two blob downloads are cut halfway; each resumes with a Range request from where
+    it stopped (not from 0), and the image is whole."""
     with FaultProxy(registry.url) as proxy:
         proxy.add("GET", r"/blobs/sha256:", "cut", count=2)
         out = tmp_path / "o.tar"
         occystrap("--insecure", "process", "registry://%s/faults/src:1" % proxy.address,
                   "tar://%s" % out, check=True)
+        assert proxy.fired("GET") == 2
+        resumed = [(path, value) for path, value in proxy.ranges
+                   if "/blobs/sha256:" in path and re.match(r"bytes=[1-9]\d*-$", value)]
+        assert len(resumed) == 2, proxy.ranges
     occystrap("check", "tar://%s" % out, check=True)
 
 

@@ -167,9 +167,29 @@ class BlobReader(io.RawIOBase):
     def read(self, size=-1):
         if size is None or size < 0:            # read to the end, verifying the digest
             return b"".join(iter(lambda: self.read(CHUNK), b""))
+        data = bytearray()
+        while len(data) < size:
+            piece = self._read_some(size - len(data))
+            if not piece:
+                break
+            data += piece
+        if data:
+            return bytes(data)
+        if self._size is not None and self._pos != self._size:
+            raise InputError("blob %s is truncated: %d of %d bytes"
+                             % (self._digest, self._pos, self._size))
+        if "sha256:" + self._hash.hexdigest() != self._digest:
+            raise InputError("blob %s failed digest verification (got sha256:%s)"
+                             % (self._digest, self._hash.hexdigest()))
+        return b""
+
+    def _read_some(self, size):
+        """What has arrived, up to size bytes, resuming after a cut transfer.  read1,
+        not read: urllib3's read(n) drops the bytes it had when the body ends early, so
+        the resume would start at the last whole chunk instead of at the cut."""
         while True:
             try:
-                data = self._response.read(size)
+                data = self._response.read1(size)
                 break
             except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
                     OSError) as exc:
@@ -183,14 +203,7 @@ class BlobReader(io.RawIOBase):
             self._pos += len(data)
             if self._size is not None and self._pos > self._size:
                 raise InputError("blob %s is larger than its descriptor says" % self._digest)
-            return data
-        if self._size is not None and self._pos != self._size:
-            raise InputError("blob %s is truncated: %d of %d bytes"
-                             % (self._digest, self._pos, self._size))
-        if "sha256:" + self._hash.hexdigest() != self._digest:
-            raise InputError("blob %s failed digest verification (got sha256:%s)"
-                             % (self._digest, self._hash.hexdigest()))
-        return b""
+        return data
 
     def close(self):
         if not self.closed:
