@@ -17,7 +17,7 @@ from .compression import from_media_type
 from .layers import copy_blob, run_layer
 from .progress import Progress
 from .transports import open_sink, open_source
-from .transports.base import ImageSink, LayerWriter, layer_threads
+from .transports.base import ImageSink, LayerWriter, RestartLayer, layer_threads
 from .uri import parse_uri
 
 LOG = logging.getLogger(__name__)
@@ -95,6 +95,21 @@ def _one_layer(ref, filters, sink, progress, cached=None):
     if reused is not None:
         progress.layer_done(reused, reused=True)
         return reused
+    while True:
+        try:
+            result = _write_layer(ref, filters, sink, same_blob)
+            break
+        except RestartLayer as exc:
+            LOG.info("Layer %d (%s): %s; making it again", ref.index, ref.name,
+                     exc.__cause__ or exc)
+    if cached is not None:
+        cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
+    progress.layer_done(result)
+    return result
+
+
+def _write_layer(ref, filters, sink, same_blob):
+    """One attempt at a layer: stream it from the source into a new writer, commit."""
     writer = sink.open_layer(ref)
     try:
         if same_blob:
@@ -105,10 +120,11 @@ def _one_layer(ref, filters, sink, progress, cached=None):
     except BaseException:
         writer.abort()
         raise
-    writer.commit(result)
-    if cached is not None:
-        cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
-    progress.layer_done(result)
+    try:
+        writer.commit(result)
+    except RestartLayer:
+        writer.abort()
+        raise
     return result
 
 

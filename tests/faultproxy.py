@@ -2,8 +2,9 @@
 registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
 
 Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
-"cut" (send half the body, then close), "reset" (forward half the request body, then
-reset both connections without an answer: a connection lost mid-upload), an int
+"cut" (send half the body, then close), "reset" (reset the connection, forwarding
+nothing), "lost" (forward, then reset instead of answering: the request was done but
+its answer is lost), an int
 status to answer instead, a (status, {header: value}) pair to answer with those
 headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
 header, or a float: seconds to wait before forwarding (a slow registry).  Each fault
@@ -74,17 +75,7 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "transfer-encoding", "content-length")}
                 headers["Host"] = proxy.upstream
-                if fault == "reset":
-                    body = body or b""
-                    conn.putrequest(self.command, self.path, skip_host=True,
-                                    skip_accept_encoding=True)
-                    for key, value in headers.items():
-                        conn.putheader(key, value)
-                    conn.putheader("Content-Length", str(len(body)))
-                    conn.endheaders()
-                    conn.send(body[:len(body) // 2])
-                    time.sleep(0.2)             # let the registry take the half it got
-                    _reset(conn.sock)
+                if fault == "reset":            # the registry never sees the request
                     self.close_connection = True
                     _reset(self.connection)
                     return
@@ -92,6 +83,10 @@ class FaultProxy:
                 response = conn.getresponse()
                 data = response.read()
                 conn.close()
+                if fault == "lost":             # the registry did it; the answer is lost
+                    self.close_connection = True
+                    _reset(self.connection)
+                    return
                 if fault == "corrupt" and data:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 self.send_response(response.status)
