@@ -78,16 +78,18 @@ def test_failing_push_leaves_no_tag(registry, pushed, tmp_path):
 
 
 def test_streamed_upload_through_a_flaky_registry(registry, tmp_path):
-    """Layers over 1 MiB stream as one chunked PATCH; a 5xx on it fails the push cleanly."""
+    """Layers over 1 MiB stream as one chunked PATCH; a 5xx on it that outlasts the
+    retries fails the push cleanly."""
     path = tmp_path / "big.tar"
     ib.build_image(path, [ib.layer([("file", "blob", os.urandom(3 << 20))])])
     with FaultProxy(registry.url) as proxy:
         occystrap("--insecure", "process", "tar://%s" % path,
                   "registry://%s/faults/big:1" % proxy.address, check=True)
-        proxy.add("PATCH", r"/blobs/uploads/", 500, count=100)
+        proxy.add("PATCH", r"/blobs/uploads/", (500, {"Retry-After": "0"}), count=100)
         proc = occystrap("--insecure", "process", "tar://%s" % path,
                          "registry://%s/faults/big:2" % proxy.address, "-f",
                          "normalize-timestamps", check=False)
+        assert proxy.fired() == 4                  # the first try and --retries' default 3
     assert "500" in proc.stderr
     assert _tag_exists(registry, "faults/big", "1")
     assert not _tag_exists(registry, "faults/big", "2")

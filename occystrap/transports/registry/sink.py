@@ -35,8 +35,8 @@ LAYER_TYPES = {("docker", "gzip"): model.DOCKER_LAYER_GZIP,
 class _Upload(LayerWriter):
     """One blob upload.  Small blobs go up with the final PUT; larger ones stream as a
     single chunked-encoding PATCH fed by a sender thread through a small bounded queue,
-    so compression never waits for the registry's reply to a chunk and memory stays a
-    few MiB per layer whatever its size.
+    so compression never waits for the registry's reply to a chunk and memory stays
+    bounded per layer (the queue and the window below) whatever its size.
 
     A failed PATCH or PUT cannot simply be sent again (the stream is gone, and the
     registry may hold part of it).  As the distribution spec says ("Resuming an
