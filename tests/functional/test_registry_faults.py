@@ -219,3 +219,23 @@ def test_upload_fault_beyond_retries_is_one_error(registry, streamed, method):
         assert proxy.fired() == 3                          # the first try and 2 retries
     assert "500" in proc.stderr
     assert not _tag_exists(registry, repository, "1")
+
+
+def test_token_expiring_mid_upload_resumes(registry_token, token_server, streamed, skopeo,
+                                           tmp_path):
+    """A 401 on the streamed PATCH (its token expired): the token is renewed and the
+    upload resumed, not the spent stream sent again (the blob would lack its start)."""
+    image, info = streamed
+    challenge = ('Bearer realm="%s",service="%s",scope="repository:faults/expired:pull,push"'
+                 % (token_server.realm, token_server.service))
+    with FaultProxy(registry_token.url) as proxy:
+        proxy.add("PATCH", UPLOADS, (401, {"WWW-Authenticate": challenge}))
+        occystrap("--insecure", "-j", "1", "--username", "testuser", "--password", "testpass",
+                  "process", "tar://%s" % image,
+                  "registry://%s/faults/expired:1" % proxy.address, check=True)
+        assert proxy.fired() == 1
+        assert proxy.count("GET", UPLOADS) == 1
+    out = tmp_path / "back.tar"
+    skopeo("copy", "--src-tls-verify=false", "--src-creds", "testuser:testpass",
+           "docker://%s/faults/expired:1" % registry_token.url, "docker-archive:%s" % out)
+    assert skopeo.inspect("docker-archive:%s" % out)["Layers"] == info["diff_ids"]

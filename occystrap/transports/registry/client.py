@@ -172,6 +172,11 @@ def _retryable_error(exc):
                                 urllib3.exceptions.ProxySchemeUnknown))
 
 
+def _replayable(body):
+    """Whether a request body can be sent twice (a file or a generator cannot)."""
+    return body is None or isinstance(body, (bytes, bytearray, memoryview))
+
+
 def _origin(url):
     parsed = urllib3.util.parse_url(url)
     scheme = (parsed.scheme or "http").lower()
@@ -316,6 +321,12 @@ class RegistryClient:
                 _discard(response)
                 self._on_challenge(challenges, scope, sent, where)
                 reauthenticated = True
+                if not _replayable(body):
+                    # A token that expired mid-upload: the stream is spent, so the
+                    # caller sends it again (the registry sink resumes the upload).
+                    raise RegistryError("registry %s: %s: 401 (credentials renewed; the "
+                                        "streamed body must be sent again)"
+                                        % (self.host, where), status=401, transient=True)
                 continue
             break
         if response.status in ok:
@@ -341,8 +352,7 @@ class RegistryClient:
         """Send, retrying transient failures; returns the final response, whatever its
         status.  A body that is not bytes (a file, a generator) cannot be replayed, so
         such a request is tried once."""
-        replayable = body is None or isinstance(body, (bytes, bytearray, memoryview))
-        attempts = self.retries if retry and replayable else 0
+        attempts = self.retries if retry and _replayable(body) else 0
         follow = method in ("GET", "HEAD")
         attempt = 0
         while True:
