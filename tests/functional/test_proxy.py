@@ -575,6 +575,33 @@ def test_downstream_prefix(registry, proxies, skopeo, tmp_path):
     assert missing.returncode != 0
 
 
+def test_pull_through_checks_the_downstream_manifest(registry, proxies, tmp_path):
+    """A downstream manifest that does not match its Docker-Content-Digest is not
+    served (502 naming it); once the downstream answers right it is."""
+    path, _ = build(tmp_path, "in.tar", [unique_layer("digest-check")])
+    occystrap("--insecure", "process", "tar://%s" % path,
+              "registry://%s/occy/dc:1" % registry.url, check=True)
+    with FaultProxy(registry.url) as downstream:
+        downstream.add("GET", r"/manifests/1$", ("header", "Docker-Content-Digest",
+                                                 sha(b"something else")))
+        proxy = proxies(downstream.address, "-u", "127.0.0.1:%d" % peers.free_port())
+        client = Client(proxy.port)
+        try:
+            headers = {"Accept": DOCKER_MANIFEST}
+            response, body = client("GET", "/v2/occy/dc/manifests/1", headers=headers)
+            assert response.status == 502
+            assert ("manifest of %s/occy/dc:1 does not match the registry's "
+                    "Docker-Content-Digest" % downstream.address
+                    in json.loads(body)["errors"][0]["message"])
+            assert downstream.fired() == 1
+            response, body = client("GET", "/v2/occy/dc/manifests/1", headers=headers)
+            assert response.status == 200
+            assert response.getheader("Docker-Content-Digest") == sha(body)
+        finally:
+            client.close()
+        assert proxy.stop() == 0
+
+
 def test_pull_through(registry, proxies, dockerd, skopeo, tmp_path):
     with peers.Registry() as upstream:
         path, info = build(tmp_path, "in.tar", ib.sample_layers() + [unique_layer("pull")])

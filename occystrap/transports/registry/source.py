@@ -24,6 +24,21 @@ LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
 CHUNK = 1 << 20
 
 
+def checked_manifest(response, reference, image):
+    """The manifest body of response, once it hashes to the digest it was asked by, or
+    (by tag) to the registry's Docker-Content-Digest when it sent a sha256 one
+    (distribution spec "Pulling manifests"); InputError naming image otherwise."""
+    raw = response.data
+    if reference.startswith("sha256:") and model.sha256_digest(raw) != reference:
+        raise InputError("manifest %s of %s does not match its digest" % (reference, image))
+    claimed = (response.headers.get("Docker-Content-Digest") or "").strip()
+    if claimed.startswith("sha256:") and model.sha256_digest(raw) != claimed:
+        raise InputError("manifest of %s does not match the registry's "
+                         "Docker-Content-Digest %s (got %s)"
+                         % (image, claimed, model.sha256_digest(raw)))
+    return raw
+
+
 class RegistrySource(ImageSource):
     network = True
     thread_safe_blobs = True
@@ -57,16 +72,7 @@ class RegistrySource(ImageSource):
             if exc.status == 404:
                 raise InputError("Image not found: %s" % self.ref) from None
             raise
-        raw = response.data
-        if reference.startswith("sha256:") and model.sha256_digest(raw) != reference:
-            raise InputError("manifest %s of %s does not match its digest" % (reference, self.ref))
-        # By tag, the registry's Docker-Content-Digest is the only check of the body
-        # (distribution spec "Pulling manifests"); other algorithms cannot be checked.
-        claimed = (response.headers.get("Docker-Content-Digest") or "").strip()
-        if claimed.startswith("sha256:") and model.sha256_digest(raw) != claimed:
-            raise InputError("manifest of %s does not match the registry's "
-                             "Docker-Content-Digest %s (got %s)"
-                             % (self.ref, claimed, model.sha256_digest(raw)))
+        raw = checked_manifest(response, reference, self.ref)
         try:
             manifest = json.loads(raw)
         except ValueError:
