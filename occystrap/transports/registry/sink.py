@@ -62,8 +62,7 @@ class _Upload(LayerWriter):
     def write(self, data):
         self._buffer += data
         if len(self._buffer) >= CHUNK:
-            chunk = bytes(self._buffer)
-            self._buffer = bytearray()
+            chunk, self._buffer = self._buffer, bytearray()
             self._keep(chunk)
             if self._sender is None:
                 self._start_sender()        # sends the window: this chunk
@@ -114,7 +113,7 @@ class _Upload(LayerWriter):
                 retry=False)
             self._location = self._sink._absolute(
                 response.headers.get("Location") or self._location)
-        except BaseException as exc:    # handed to the writing thread: _put raises it
+        except BaseException as exc:    # handed to the writing thread (_put, _finish_stream)
             self._error = exc
 
     def _put(self, item):
@@ -173,8 +172,8 @@ class _Upload(LayerWriter):
         if self._location is None:
             self._location = sink._start_upload()
         if self._buffer:
-            self._keep(bytes(self._buffer))
-            self._buffer = bytearray()
+            chunk, self._buffer = self._buffer, bytearray()
+            self._keep(chunk)
         while True:
             try:
                 sink.client.request("PUT", _with_digest(self._location, result.digest),
