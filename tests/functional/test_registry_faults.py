@@ -230,10 +230,12 @@ def test_token_expiring_mid_upload_resumes(registry_token, token_server, streame
                  % (token_server.realm, token_server.service))
     with FaultProxy(registry_token.url) as proxy:
         proxy.add("PATCH", UPLOADS, (401, {"WWW-Authenticate": challenge}))
-        occystrap("--insecure", "-j", "1", "--username", "testuser", "--password", "testpass",
-                  "process", "tar://%s" % image,
-                  "registry://%s/faults/expired:1" % proxy.address, check=True)
+        proc = occystrap("--insecure", "--verbose", "-j", "1", "--username", "testuser",
+                         "--password", "testpass", "process", "tar://%s" % image,
+                         "registry://%s/faults/expired:1" % proxy.address, check=True)
         assert proxy.fired() == 1
+        assert "credentials renewed; the streamed body must be sent again); retry 1 in " \
+            "0.0 s" in proc.stderr
         assert proxy.count("GET", UPLOADS) == 1
     out = tmp_path / "back.tar"
     skopeo("copy", "--src-tls-verify=false", "--src-creds", "testuser:testpass",

@@ -323,10 +323,12 @@ class RegistryClient:
                 reauthenticated = True
                 if not _replayable(body):
                     # A token that expired mid-upload: the stream is spent, so the
-                    # caller sends it again (the registry sink resumes the upload).
+                    # caller sends it again (the registry sink resumes the upload),
+                    # at once: the new token is here.
                     raise RegistryError("registry %s: %s: 401 (credentials renewed; the "
                                         "streamed body must be sent again)"
-                                        % (self.host, where), status=401, transient=True)
+                                        % (self.host, where), status=401, transient=True,
+                                        retry_after=0.0)
                 continue
             break
         if response.status in ok:
