@@ -19,7 +19,7 @@ from .errors import OutputError
 from .layers import copy_blob, run_layer
 from .progress import Progress
 from .transports import open_sink, open_source
-from .transports.base import ImageSink, LayerWriter, layer_threads
+from .transports.base import ImageSink, LayerWriter, RestartLayer, layer_threads
 from .transports.outpath import same_file
 from .uri import parse_uri
 
@@ -139,6 +139,21 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
     if reused is not None:
         progress.layer_done(reused, reused=True)
         return reused
+    while True:
+        try:
+            result = _write_layer(ref, filters, sink, same_blob, stop)
+            break
+        except RestartLayer as exc:
+            LOG.info("Layer %d (%s): %s; making it again", ref.index, ref.name,
+                     exc.__cause__ or exc)
+    if cached is not None:
+        cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
+    progress.layer_done(result)
+    return result
+
+
+def _write_layer(ref, filters, sink, same_blob, stop):
+    """One attempt at a layer: stream it from the source into a new writer, commit."""
     writer = sink.open_layer(ref)
     if stop is not None:
         writer = _StoppableWriter(writer, stop)
@@ -151,10 +166,11 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
     except BaseException:
         writer.abort()
         raise
-    writer.commit(result)
-    if cached is not None:
-        cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
-    progress.layer_done(result)
+    try:
+        writer.commit(result)
+    except RestartLayer:
+        writer.abort()
+        raise
     return result
 
 

@@ -35,7 +35,7 @@ from .transports.registry.client import RegistryError
 from .transports.registry.connect import connect
 from .transports.registry.reference import parse_reference
 from .transports.registry.sink import RegistrySink
-from .transports.registry.source import RegistrySource
+from .transports.registry.source import RegistrySource, checked_manifest
 from .uri import parse_uri
 
 LOG = logging.getLogger(__name__)
@@ -285,8 +285,13 @@ class Proxy:
             if exc.status == 404:
                 return None
             raise RegistryHTTPError(502, "UNKNOWN", "downstream: %s" % exc) from None
+        try:
+            raw = checked_manifest(response, reference, "%s/%s%s%s" % (
+                self.downstream, repository, "@" if ":" in reference else ":", reference))
+        except InputError as exc:
+            raise RegistryHTTPError(502, "UNKNOWN", "downstream: %s" % exc) from None
         media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
-        return response.data, media_type or model.DOCKER_MANIFEST
+        return raw, media_type or model.DOCKER_MANIFEST
 
     def _image_lock(self, name, reference):
         with self._state:

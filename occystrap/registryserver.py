@@ -225,6 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.server_version          # no trailing space from the empty sys_version
 
     _body_left = False
+    _body = None                            # this request's body reader (_body_chunks)
     # Set by RegistryServer: the owning server object (hooks, store, uploads).
     registry = None
 
@@ -270,6 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _route(self):
         self._body_left = self._has_body()
+        self._body = None
         try:
             parts = urllib.parse.urlsplit(self.path)
             path = urllib.parse.unquote(parts.path)
@@ -303,20 +305,25 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     def _drain_small(self):
-        """Before an error answer: read a small unread body so that a client that sends
-        its whole body before reading (most do) sees the answer, not a reset.  A large
-        or chunked one closes the connection instead (see _send)."""
+        """Before an error answer: read the rest of a small unread body so that a client
+        that sends its whole body before reading (most do) sees the answer, not a
+        reset.  A large one (over DRAIN_LIMIT) closes the connection instead (_send)."""
         if not self._body_left:
             return
         try:
             length = self._content_length()
         except RegistryHTTPError:
             return
-        if length is not None and length <= DRAIN_LIMIT:
-            try:
-                self._drain()
-            except (OSError, RegistryHTTPError):
-                self.close_connection = True
+        if length is not None and length > DRAIN_LIMIT:
+            return
+        drained = 0
+        try:
+            for piece in self._body_chunks():
+                drained += len(piece)
+                if drained > DRAIN_LIMIT:       # a large chunked body
+                    return
+        except (OSError, RegistryHTTPError):
+            self.close_connection = True
 
     def _has_body(self):
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
@@ -346,7 +353,16 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _body_chunks(self):
-        """The request body in pieces of at most CHUNK bytes (Content-Length or chunked)."""
+        """The request body in pieces of at most CHUNK bytes (Content-Length or chunked).
+
+        One reader per request: a drain after an error stopped reading midway (a 413)
+        continues where reading stopped.  A second reader would wait for all of
+        Content-Length again, bytes already read included, until the socket timeout."""
+        if self._body is None:
+            self._body = self._read_chunks()
+        return self._body
+
+    def _read_chunks(self):
         rfile = self.rfile
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             while True:
@@ -387,6 +403,9 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _read_body(self, limit):
+        length = self._content_length()
+        if length is not None and length > limit:       # refused before reading it
+            raise RegistryHTTPError(413, "SIZE_INVALID", "body larger than %d bytes" % limit)
         data = bytearray()
         for piece in self._body_chunks():
             data += piece

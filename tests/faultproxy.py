@@ -2,15 +2,28 @@
 registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
 
 Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
-"cut" (send half the body, then close), an int status to answer instead, or a float:
-seconds to wait before forwarding (a slow registry).  Each
-fault fires `count` times, then the proxy forwards normally.
+"cut" (send half the body, then close), "reset" (reset the connection, forwarding
+nothing), "lost" (forward, then reset instead of answering: the request was done but
+its answer is lost), an int
+status to answer instead, a (status, {header: value}) pair to answer with those
+headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
+header, or a float: seconds to wait before forwarding (a slow registry).  Each fault
+fires `count` times, then the proxy forwards normally; fired() counts how often one did,
+`ranges` lists the (path, Range header) of every request that sent one.
 """
 import http.client
 import http.server
 import re
+import socket
+import struct
 import threading
 import time
+
+
+def _reset(sock):
+    """Close with an RST (SO_LINGER 0), as a dropped connection looks to the peer."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
 
 
 class FaultProxy:
@@ -18,6 +31,7 @@ class FaultProxy:
         self.upstream = upstream            # "127.0.0.1:PORT"
         self.faults = []
         self.hits = []
+        self.ranges = []
         self._lock = threading.Lock()
         proxy = self
 
@@ -42,11 +56,18 @@ class FaultProxy:
 
             def _forward(self):
                 body = self._read_body()
+                if self.headers.get("Range"):
+                    with proxy._lock:
+                        proxy.ranges.append((self.path, self.headers["Range"]))
                 fault = proxy._take(self.command, self.path)
                 if isinstance(fault, float):
                     time.sleep(fault)
-                elif isinstance(fault, int):
-                    self.send_response(fault)
+                elif isinstance(fault, int) or (isinstance(fault, tuple)
+                                                and isinstance(fault[0], int)):
+                    status, extra = (fault, {}) if isinstance(fault, int) else fault
+                    self.send_response(status)
+                    for key, value in extra.items():
+                        self.send_header(key, value)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
@@ -54,14 +75,25 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "transfer-encoding", "content-length")}
                 headers["Host"] = proxy.upstream
+                if fault == "reset":            # the registry never sees the request
+                    self.close_connection = True
+                    _reset(self.connection)
+                    return
                 conn.request(self.command, self.path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
                 conn.close()
+                if fault == "lost":             # the registry did it; the answer is lost
+                    self.close_connection = True
+                    _reset(self.connection)
+                    return
                 if fault == "corrupt" and data:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 self.send_response(response.status)
+                rewrite = fault if isinstance(fault, tuple) and fault[0] == "header" else None
                 for key, value in response.getheaders():
+                    if rewrite and key.lower() == rewrite[1].lower():
+                        value = rewrite[2]
                     if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(key, value.replace(proxy.upstream, proxy.address))
                 self.send_header("Content-Length", str(len(data)))
@@ -93,7 +125,17 @@ class FaultProxy:
 
     def add(self, method, pattern, kind, count=1):
         with self._lock:
-            self.faults.append([method, pattern, kind, count])
+            self.faults.append([method, pattern, kind, count, count])
+
+    def fired(self, method=None):
+        """How many faults fired (those for `method` only, when given)."""
+        with self._lock:
+            return sum(f[4] - f[3] for f in self.faults if method in (None, f[0]))
+
+    def count(self, method, pattern):
+        """Requests seen for method on a path matching pattern."""
+        with self._lock:
+            return sum(1 for m, path in self.hits if m == method and re.search(pattern, path))
 
     def __enter__(self):
         self._thread.start()

@@ -92,6 +92,13 @@ class FetchedSource(ImageSource):
         return self._image.layers()
 
 
+class RestartLayer(Exception):
+    """Raised by a LayerWriter (write or commit) when the destination lost part of the
+    stream that the writer no longer holds: api.copy makes the layer again from the
+    source into a new writer.  A sink raises it only while its retry budget for the
+    layer lasts, so the loop ends; the cause (__cause__) says what failed."""
+
+
 class LayerWriter:
     """A sink's receiver for one layer stream."""
 

@@ -160,6 +160,16 @@ def _break(kind, directory, info):
         (directory / "manifest.json").write_text(json.dumps(manifest))
     elif kind == "unknown-image":
         pass
+    elif kind.startswith("symlinked-"):
+        # the real file moves out of the directory, a symlink stays: without the check
+        # the image would read back fine, from outside
+        name = {"layer": layer.relative_to(directory),
+                "config": info["config_digest"].split(":")[1] + ".json",
+                "manifest": "manifest.json", "catalog": "catalog.json"}[kind[10:]]
+        outside = directory.parent / "outside"
+        outside.mkdir()
+        (directory / name).rename(outside / "moved")
+        (directory / name).symlink_to(outside / "moved")
 
 
 BROKEN = {
@@ -171,6 +181,10 @@ BROKEN = {
     "no-manifest": "is not an occystrap directory image",
     "escaping-layer": "layer path leaves the directory",
     "unknown-image": "holds no image nosuch:*",
+    "symlinked-layer": "layer %s/layer.tar is a symlink out of the directory",
+    "symlinked-config": "is a symlink out of the directory",
+    "symlinked-manifest": "manifest.json is a symlink out of the directory",
+    "symlinked-catalog": "catalog.json is a symlink out of the directory",
 }
 
 
@@ -190,6 +204,18 @@ def test_broken_directory_is_one_error_line(kind, tmp_path):
     assert expected in proc.stderr
     assert not out.exists()
     assert [p for p in os.listdir(tmp_path) if p.endswith(".partial")] == []
+
+
+def test_symlink_inside_the_directory_is_followed(tmp_path, skopeo):
+    src, info = build(tmp_path, "in.tar", "example.com/occy/linked:1")
+    directory = tmp_path / "d"
+    to_dir(src, directory)
+    layer = directory / info["diff_ids"][0].split(":")[1] / "layer.tar"
+    layer.rename(directory / "kept.tar")
+    layer.symlink_to("../kept.tar")
+    out = tmp_path / "out.tar"
+    occystrap("process", "dir://%s" % directory, "tar://%s" % out, check=True)
+    assert skopeo.inspect("docker-archive:%s" % out)["Layers"] == info["diff_ids"]
 
 
 @pytest.mark.parametrize("make", ["absent", "file", "empty", "bundle"])

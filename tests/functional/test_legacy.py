@@ -122,6 +122,19 @@ def test_recreate_image_of_missing_image_is_one_error(tmp_path):
     assert not (tmp_path / "x.tar").exists()
 
 
+def test_recreate_image_refuses_a_layer_symlinked_out(tmp_path):
+    """A layer.tar that is a symlink out of the directory is refused, not packed."""
+    src, info = build(tmp_path, "example.com/occy/legacy-link:1")
+    legacy("tarfile-to-extracted", src, tmp_path / "d")
+    layer = tmp_path / "d" / info["diff_ids"][0].split(":")[1] / "layer.tar"
+    layer.rename(tmp_path / "outside.tar")
+    layer.symlink_to(tmp_path / "outside.tar")
+    proc = legacy("recreate-image", tmp_path / "d", "occy/legacy-link", "1",
+                  tmp_path / "x.tar", check=False)
+    assert "layer.tar is a symlink out of the directory" in proc.stderr
+    assert not (tmp_path / "x.tar").exists()
+
+
 def test_docker_to_tarfile_against_dockerd(tmp_path, dockerd, skopeo):
     repotag = "example.com/occy/legacy-docker:5"
     src, info = build(tmp_path, repotag)

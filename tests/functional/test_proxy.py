@@ -537,6 +537,35 @@ def test_failed_push_is_an_error_for_the_client(proxies, skopeo, tmp_path):
     assert "Pushed 0 images (1 failed)" in proxy.stderr
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_manifest_is_answered_413(registry, proxies, chunked):
+    """A 5 MiB manifest (the limit is 4 MiB) gets 413 SIZE_INVALID, not a wait for
+    body bytes already read; the client's socket timeout fails the test if the proxy
+    blocks.  With Content-Length the rest is drained, so the connection stays usable."""
+    proxy = proxies(registry.url)
+    body = b" " * (5 << 20)
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=20)
+    try:
+        headers = {"Content-Type": DOCKER_MANIFEST}
+        if chunked:
+            conn.request("PUT", "/v2/occy/big/manifests/1", body=iter([body]),
+                         headers=headers, encode_chunked=True)
+        else:
+            conn.request("PUT", "/v2/occy/big/manifests/1", body=body, headers=headers)
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        assert response.status == 413
+        assert answer["errors"][0]["code"] == "SIZE_INVALID"
+        if not chunked:
+            conn.request("GET", "/v2/")
+            again = conn.getresponse()
+            again.read()
+            assert again.status == 200
+    finally:
+        conn.close()
+    assert proxy.stop() == 0
+
+
 def test_downstream_prefix(registry, proxies, skopeo, tmp_path):
     path, _ = build(tmp_path, "in.tar", [unique_layer("prefix")])
     proxy = proxies(registry.url + "/mirror/team")
@@ -546,6 +575,33 @@ def test_downstream_prefix(registry, proxies, skopeo, tmp_path):
     missing = skopeo("inspect", "--tls-verify=false",
                      "docker://%s/occy/pfx:2" % registry.url, check=False)
     assert missing.returncode != 0
+
+
+def test_pull_through_checks_the_downstream_manifest(registry, proxies, tmp_path):
+    """A downstream manifest that does not match its Docker-Content-Digest is not
+    served (502 naming it); once the downstream answers right it is."""
+    path, _ = build(tmp_path, "in.tar", [unique_layer("digest-check")])
+    occystrap("--insecure", "process", "tar://%s" % path,
+              "registry://%s/occy/dc:1" % registry.url, check=True)
+    with FaultProxy(registry.url) as downstream:
+        downstream.add("GET", r"/manifests/1$", ("header", "Docker-Content-Digest",
+                                                 sha(b"something else")))
+        proxy = proxies(downstream.address, "-u", "127.0.0.1:%d" % peers.free_port())
+        client = Client(proxy.port)
+        try:
+            headers = {"Accept": DOCKER_MANIFEST}
+            response, body = client("GET", "/v2/occy/dc/manifests/1", headers=headers)
+            assert response.status == 502
+            assert ("manifest of %s/occy/dc:1 does not match the registry's "
+                    "Docker-Content-Digest" % downstream.address
+                    in json.loads(body)["errors"][0]["message"])
+            assert downstream.fired() == 1
+            response, body = client("GET", "/v2/occy/dc/manifests/1", headers=headers)
+            assert response.status == 200
+            assert response.getheader("Docker-Content-Digest") == sha(body)
+        finally:
+            client.close()
+        assert proxy.stop() == 0
 
 
 def test_pull_through(registry, proxies, dockerd, skopeo, tmp_path):

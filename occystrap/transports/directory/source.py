@@ -34,6 +34,7 @@ class DirectorySource(ImageSource):
         if not os.path.isdir(self.path):
             what = "No such directory" if not os.path.exists(self.path) else "Not a directory"
             raise InputError("%s: %s" % (what, self.path))
+        self._root = os.path.realpath(self.path)
         self.manifest_name = self._select(image or None, tag or None)
         self._entry = self._load_entry(self.manifest_name, image, tag)
         self._config = self._read_config(self._entry["Config"])
@@ -47,7 +48,7 @@ class DirectorySource(ImageSource):
 
     # -- choosing the image ----------------------------------------------------------
     def _json(self, name):
-        path = os.path.join(self.path, name)
+        path = self._inside(os.path.join(self.path, name), name)
         try:
             with open(path, "rb") as fileobj:
                 return json.load(fileobj)
@@ -132,6 +133,16 @@ class DirectorySource(ImageSource):
         return entry
 
     # -- files -----------------------------------------------------------------------
+    def _inside(self, path, what):
+        """path, once it is known to resolve inside the directory: a symlink there
+        pointing elsewhere (say layer.tar -> /etc/shadow) would otherwise be read into
+        the image.  Symlinks within the directory are followed."""
+        real = os.path.realpath(path)
+        if os.path.commonpath([self._root, real]) != self._root:
+            raise InputError("dir://%s: %s is a symlink out of the directory (to %s)"
+                             % (self.path, what, real))
+        return path
+
     def _member(self, name, what):
         """Absolute path of a file the manifest names; never outside the directory."""
         if not isinstance(name, str) or not name:
@@ -140,7 +151,7 @@ class DirectorySource(ImageSource):
         if normal.startswith("/") or normal == ".." or normal.startswith("../"):
             raise InputError("dir://%s: %s path leaves the directory: %s"
                              % (self.path, what, name))
-        return os.path.join(self.path, normal)
+        return self._inside(os.path.join(self.path, normal), "%s %s" % (what, name))
 
     def _read_config(self, name):
         path = self._member(name, "config")

@@ -11,7 +11,8 @@ What 0.4.17 got wrong (spec B.8, E.1, E.2 #5) and this fixes:
   encoded and repeatable (distribution spec, "Token Authentication Specification");
 - no retries on push and a `--rate-limit` that did nothing: here every request may
   retry (5xx, 429 with Retry-After, connection errors) when its body can be replayed,
-  and a shared limiter really spaces requests out.
+  and a shared limiter really spaces requests out.  A streamed blob upload cannot be
+  replayed; the sink resumes it from the registry's upload status instead (sink.py).
 
 Credentials and tokens never appear in messages or logs, and the Authorization header
 is only sent to the registry itself, never to a host a blob request is sent on to
@@ -47,14 +48,30 @@ def _version():
     return __version__
 
 
+def transient_status(status):
+    """A status worth retrying: 429 and 5xx except 501 (not implemented stays so)."""
+    return status == 429 or (status >= 500 and status != 501)
+
+
 class RegistryError(OccystrapError):
     """A registry request failed; `.status` is the HTTP status (None: no response),
-    `.code` the registry's error code (e.g. MANIFEST_UNKNOWN) when it sent one."""
+    `.code` the registry's error code (e.g. MANIFEST_UNKNOWN) when it sent one,
+    `.retry_after` the seconds its Retry-After asked for (None: not sent)."""
 
-    def __init__(self, message, status=None, code=None):
+    def __init__(self, message, status=None, code=None, retry_after=None, transient=None):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.retry_after = retry_after
+        self._transient = transient
+
+    @property
+    def transient(self):
+        """Whether trying again may help: a 429 or 5xx answer, or a lost connection
+        (not a TLS or URL problem)."""
+        if self._transient is not None:
+            return self._transient
+        return self.status is not None and transient_status(self.status)
 
 
 class Stats:
@@ -153,6 +170,11 @@ def _retryable_error(exc):
     return not isinstance(exc, (urllib3.exceptions.SSLError,
                                 urllib3.exceptions.LocationValueError,
                                 urllib3.exceptions.ProxySchemeUnknown))
+
+
+def _replayable(body):
+    """Whether a request body can be sent twice (a file or a generator cannot)."""
+    return body is None or isinstance(body, (bytes, bytearray, memoryview))
 
 
 def _origin(url):
@@ -299,6 +321,14 @@ class RegistryClient:
                 _discard(response)
                 self._on_challenge(challenges, scope, sent, where)
                 reauthenticated = True
+                if not _replayable(body):
+                    # A token that expired mid-upload: the stream is spent, so the
+                    # caller sends it again (the registry sink resumes the upload),
+                    # at once: the new token is here.
+                    raise RegistryError("registry %s: %s: 401 (credentials renewed; the "
+                                        "streamed body must be sent again)"
+                                        % (self.host, where), status=401, transient=True,
+                                        retry_after=0.0)
                 continue
             break
         if response.status in ok:
@@ -314,7 +344,8 @@ class RegistryClient:
                                 status=response.status, code=code)
         raise RegistryError("registry %s: %s: %d %s" % (self.host, where, response.status,
                                                         detail),
-                            status=response.status, code=code)
+                            status=response.status, code=code,
+                            retry_after=retry_after_seconds(response.headers.get("Retry-After")))
 
     def _who(self):
         return "as %s" % self.username if self.username else "anonymously (no credentials)"
@@ -323,8 +354,7 @@ class RegistryClient:
         """Send, retrying transient failures; returns the final response, whatever its
         status.  A body that is not bytes (a file, a generator) cannot be replayed, so
         such a request is tried once."""
-        replayable = body is None or isinstance(body, (bytes, bytearray, memoryview))
-        attempts = self.retries if retry and replayable else 0
+        attempts = self.retries if retry and _replayable(body) else 0
         follow = method in ("GET", "HEAD")
         attempt = 0
         while True:
@@ -340,29 +370,30 @@ class RegistryClient:
                                           raise_on_redirect=False, raise_on_status=False))
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 if attempt < attempts and _retryable_error(exc):
-                    delay = self._backoff(attempt)
-                    LOG.debug("%s: %s; retry %d in %.1f s", where, _reason(exc),
-                              attempt + 1, delay)
+                    self.pause(where, _reason(exc), attempt)
                     attempt += 1
-                    self.stats.add("retries")
-                    time.sleep(delay)
                     continue
-                raise RegistryError("registry %s: %s: %s" % (self.host, where, _reason(exc)))
+                raise RegistryError("registry %s: %s: %s" % (self.host, where, _reason(exc)),
+                                    transient=_retryable_error(exc))
             status = response.status
             LOG.debug("%s -> %d", where, status)
             if status == 429:
                 self.stats.add("rate_limited")
-            if (status == 429 or (status >= 500 and status != 501)) and attempt < attempts:
+            if transient_status(status) and attempt < attempts:
                 delay = retry_after_seconds(response.headers.get("Retry-After"))
-                if delay is None:
-                    delay = self._backoff(attempt)
                 _discard(response)
-                LOG.debug("%s: %d; retry %d in %.1f s", where, status, attempt + 1, delay)
+                self.pause(where, status, attempt, delay)
                 attempt += 1
-                self.stats.add("retries")
-                time.sleep(delay)
                 continue
             return response
+
+    def pause(self, where, why, attempt, retry_after=None):
+        """Wait before retry number attempt + 1 of a failed request: the server's
+        Retry-After when it sent one, else exponential backoff."""
+        delay = self._backoff(attempt) if retry_after is None else retry_after
+        LOG.debug("%s: %s; retry %d in %.1f s", where, why, attempt + 1, delay)
+        self.stats.add("retries")
+        time.sleep(delay)
 
     def _backoff(self, attempt):
         return min(self.backoff * (2 ** attempt), MAX_BACKOFF)

@@ -6,22 +6,26 @@ registry already has are skipped with a HEAD, or mounted from the source reposit
 the same registry; with --layer-cache, reuse_blob() lets a layer an earlier run produced
 skip processing altogether (cache.py).  The manifest is Docker schema 2 for gzip and
 OCI for zstd (`tar+zstd`, which skopeo and containerd accept; 0.4.17's Docker zstd
-type was refused, E.2 #6).  The tag is written last, so a failed push never leaves a
-half-pushed tag.
+type was refused, E.2 #6).  A failed PATCH or PUT resumes from the registry's upload
+status, or the layer is made again (_Upload).  The tag is written last, so a failed push
+never leaves a half-pushed tag.
 """
+import collections
 import json
 import queue
+import re
 import threading
 import urllib.parse
 
 from ... import model
 from ...errors import OutputError
-from ..base import ImageSink, LayerResult, LayerWriter
+from ..base import ImageSink, LayerResult, LayerWriter, RestartLayer
 from .client import RegistryError
 from .connect import connect, setting
 
 CHUNK = 1 << 20                     # bytes per queued piece of a streamed upload
 QUEUE_DEPTH = 4                     # pieces in flight per layer: bounded memory
+WINDOW = 8 << 20                    # bytes kept to resend after a failed upload request
 
 LAYER_TYPES = {("docker", "gzip"): model.DOCKER_LAYER_GZIP,
                ("oci", "gzip"): model.OCI_LAYER_GZIP,
@@ -31,12 +35,25 @@ LAYER_TYPES = {("docker", "gzip"): model.DOCKER_LAYER_GZIP,
 class _Upload(LayerWriter):
     """One blob upload.  Small blobs go up with the final PUT; larger ones stream as a
     single chunked-encoding PATCH fed by a sender thread through a small bounded queue,
-    so compression never waits for the registry's reply to a chunk and memory stays a
-    few MiB per layer whatever its size."""
+    so compression never waits for the registry's reply to a chunk and memory stays
+    bounded per layer (the queue and the window below) whatever its size.
 
-    def __init__(self, sink):
+    A failed PATCH or PUT cannot simply be sent again (the stream is gone, and the
+    registry may hold part of it).  As the distribution spec says ("Resuming an
+    upload"), the upload's status URL tells how much the registry has (`Range: 0-N`);
+    the last WINDOW bytes handed to the registry are kept, so the upload goes on from
+    there, or in a new session when the window still starts at byte 0.  When neither
+    is possible, RestartLayer makes api.copy produce the layer again from the source.
+    All of it within --retries failed requests per blob, waiting as Retry-After says.
+    """
+
+    def __init__(self, sink, index=-1):
         self._sink = sink
-        self._buffer = bytearray()
+        self._index = index             # the blob's key in the sink's retry budget
+        self._buffer = bytearray()      # not yet handed to the registry
+        self._window = collections.deque()  # handed over, not known to be stored
+        self._start = 0                 # blob offset of the window's first byte
+        self._end = 0                   # blob offset after the last byte handed over
         self._location = None
         self._queue = None
         self._sender = None
@@ -45,72 +62,144 @@ class _Upload(LayerWriter):
     def write(self, data):
         self._buffer += data
         if len(self._buffer) >= CHUNK:
+            chunk, self._buffer = self._buffer, bytearray()
+            self._keep(chunk)
             if self._sender is None:
-                self._start_stream()
-            self._put(self._buffer)
-            self._buffer = bytearray()
+                self._start_sender()        # sends the window: this chunk
+            else:
+                self._put(chunk)
 
-    def _start_stream(self):
-        self._location = self._sink._start_upload()
+    def _keep(self, chunk):
+        """Add chunk to the window; drop the oldest bytes beyond WINDOW."""
+        self._window.append(chunk)
+        self._end += len(chunk)
+        while self._end - self._start - len(self._window[0]) >= WINDOW:
+            self._start += len(self._window.popleft())
+
+    def _skip_to(self, offset):
+        """The registry has every byte before offset: forget them."""
+        while self._window and self._start + len(self._window[0]) <= offset:
+            self._start += len(self._window.popleft())
+        if self._window and offset > self._start:
+            self._window[0] = self._window[0][offset - self._start:]
+        self._start = offset
+
+    # -- the streamed PATCH ------------------------------------------------------------
+    def _start_sender(self):
+        """A PATCH that sends the window, then what _put queues, until None."""
+        if self._location is None:
+            self._location = self._sink._start_upload()
         self._queue = queue.Queue(maxsize=QUEUE_DEPTH)
-        self._sender = threading.Thread(target=self._send, name="occystrap-upload",
-                                        daemon=True)
+        self._sender = threading.Thread(target=self._send,
+                                        args=(list(self._window), self._queue),
+                                        name="occystrap-upload", daemon=True)
         self._sender.start()
 
-    def _chunks(self):
+    @staticmethod
+    def _chunks(pending, pieces):
+        yield from pending
         while True:
-            chunk = self._queue.get()
+            chunk = pieces.get()
             if chunk is None:
                 return
             yield chunk
 
-    def _send(self):
+    def _send(self, pending, pieces):
         try:
             response = self._sink.client.request(
-                "PATCH", self._location, scope=self._sink.scope, body=self._chunks(),
+                "PATCH", self._location, scope=self._sink.scope,
+                body=self._chunks(pending, pieces),
                 headers={"Content-Type": "application/octet-stream"}, ok=(202,),
                 retry=False)
             self._location = self._sink._absolute(
                 response.headers.get("Location") or self._location)
-        except BaseException as exc:    # handed to the writing thread: _put raises it
+        except BaseException as exc:    # handed to the writing thread (_put, _finish_stream)
             self._error = exc
 
     def _put(self, item):
         while True:
             if self._error is not None:
-                raise self._error
+                self._recover()
+                if item is not None:
+                    return              # the new sender sends it: it is in the window
             try:
                 self._queue.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
+    def _recover(self):
+        """The PATCH failed: go on from what the registry has, in a new sender."""
+        error, self._error = self._error, None
+        self._sender.join()
+        self._sender = None
+        self._skip_to(self._resume_point(error))
+        self._start_sender()
+
     def _finish_stream(self):
-        if self._sender is not None:
+        while self._sender is not None:
             self._put(None)
             self._sender.join()
-            self._sender = None
-            if self._error is not None:
-                raise self._error
+            if self._error is None:
+                self._sender = None
+            else:
+                self._recover()
+        self._skip_to(self._end)        # the PATCH was accepted: all of it is stored
 
+    def _resume_point(self, error, digest=None):
+        """Where to go on after a failed upload request: the registry's offset in this
+        session when the window still holds the bytes from there, else 0 in a new
+        session when the window holds the whole blob; None when the registry has the
+        blob already (the PUT's answer was lost).  Raises error when it is not
+        transient or --retries are spent, RestartLayer when the bytes are gone."""
+        sink = self._sink
+        sink._failed(self._index, error)
+        if digest is not None and sink._exists(digest):
+            return None
+        status = sink._upload_status(self._location)
+        if status is not None and self._start <= status[1] <= self._end:
+            self._location = status[0]
+            return status[1]
+        if self._start == 0:
+            self._location = sink._start_upload()
+            return 0
+        raise RestartLayer("the registry lost part of the upload") from error
+
+    # -- the end -------------------------------------------------------------------------
     def commit(self, result):
         sink = self._sink
         self._finish_stream()
         if self._location is None:
             self._location = sink._start_upload()
-        sink.client.request("PUT", _with_digest(self._location, result.digest),
-                            scope=sink.scope, body=bytes(self._buffer),
-                            headers={"Content-Type": "application/octet-stream"},
-                            ok=(201, 204), retry=False)
-        self._buffer = bytearray()
+        if self._buffer:
+            chunk, self._buffer = self._buffer, bytearray()
+            self._keep(chunk)
+        while True:
+            try:
+                sink.client.request("PUT", _with_digest(self._location, result.digest),
+                                    scope=sink.scope, body=b"".join(self._window),
+                                    headers={"Content-Type": "application/octet-stream"},
+                                    ok=(201, 204), retry=False)
+                break
+            except RegistryError as exc:
+                offset = self._resume_point(exc, result.digest)
+                if offset is None:
+                    break
+                self._skip_to(offset)
+        self._window.clear()
         self._location = None
         sink._counted(result)
 
     def abort(self):
-        try:
-            self._finish_stream()
-        except BaseException:
-            pass
+        if self._sender is not None:
+            while self._error is None and self._sender.is_alive():
+                try:                    # end the PATCH's body; nothing is resumed
+                    self._queue.put(None, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            self._sender.join()
+            self._sender = None
         if self._location is not None:
             try:
                 self._sink.client.request("DELETE", self._location, scope=self._sink.scope,
@@ -119,6 +208,7 @@ class _Upload(LayerWriter):
                 pass                    # the registry expires abandoned sessions anyway
         self._location = None
         self._buffer = bytearray()
+        self._window.clear()
 
 
 def _with_digest(location, digest):
@@ -139,6 +229,7 @@ class RegistrySink(ImageSink):
         self.flavour = "oci" if self.compression == "zstd" else "docker"
         self.layer_media_type = LAYER_TYPES[(self.flavour, self.compression)]
         self._lock = threading.Lock()
+        self._failures = {}                 # blob index -> failed upload requests
         self._manifest = None
         self._digest = None
 
@@ -156,6 +247,34 @@ class RegistrySink(ImageSink):
         if not location:
             raise OutputError("registry gave no upload Location for %s" % self.ref)
         return self._absolute(location)
+
+    def _upload_status(self, location):
+        """(Location, offset) of an upload session from its status URL (distribution
+        spec: GET it, `Range: 0-<last byte stored>`), or None when the session is gone
+        or the range is not exact: distribution says `0-0` for 0 and for 1 byte."""
+        try:
+            response = self.client.request("GET", location, scope=self.scope, ok=(200, 204))
+        except RegistryError as exc:
+            if exc.status in (400, 404):        # BLOB_UPLOAD_UNKNOWN / _INVALID
+                return None
+            raise
+        found = re.match(r"^(?:bytes=)?0-(\d+)$", (response.headers.get("Range") or "").strip())
+        if not found or found.group(1) == "0":
+            return None
+        return (self._absolute(response.headers.get("Location") or location),
+                int(found.group(1)) + 1)
+
+    def _failed(self, index, error):
+        """Count a failed upload request for blob index against --retries, then wait
+        (Retry-After, else backoff); re-raise error when retrying cannot help."""
+        if not isinstance(error, RegistryError) or not error.transient:
+            raise error
+        with self._lock:
+            failures = self._failures[index] = self._failures.get(index, 0) + 1
+        if failures > self.client.retries:
+            raise error
+        self.client.pause("upload of blob %d" % index if index >= 0 else "config upload",
+                          error, failures - 1, error.retry_after)
 
     def _exists(self, digest):
         try:
@@ -177,7 +296,7 @@ class RegistrySink(ImageSink):
         self.source = source
 
     def open_layer(self, ref):
-        return _Upload(self)
+        return _Upload(self, ref.index)
 
     def try_reuse(self, ref):
         """A layer the source stores exactly as we would (same compression): skip it
@@ -243,12 +362,17 @@ class RegistrySink(ImageSink):
     def finish(self, config_bytes, results):
         config_digest = model.sha256_digest(config_bytes)
         if not self._exists(config_digest):
-            upload = _Upload(self)
-            upload.write(config_bytes)
             result = LayerResult(index=-1, diff_id=config_digest, size=len(config_bytes),
                                  digest=config_digest, blob_size=len(config_bytes),
                                  media_type="")
-            upload.commit(result)
+            while True:
+                upload = _Upload(self)
+                try:
+                    upload.write(config_bytes)
+                    upload.commit(result)
+                    break
+                except RestartLayer:        # the config is in memory: write it again
+                    upload.abort()
             with self._lock:
                 self.layers_written -= 1            # the config is not a layer
                 self.bytes_written -= len(config_bytes)

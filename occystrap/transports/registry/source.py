@@ -1,9 +1,10 @@
 """registry:// source: pull an image over the OCI distribution API (0.4.17 B.8/B.9, fixed).
 
 Manifests are dispatched on the media type with parameters stripped (0.4.17 needed an
-exact Content-Type); lists and indexes select a platform (platforms.py); the config and
-every blob are verified against their digests while they stream, and a blob cut off
-mid-transfer resumes with a Range request.
+exact Content-Type); lists and indexes select a platform (platforms.py); a manifest is
+checked against the digest it was pulled by, or by tag against the registry's
+Docker-Content-Digest; the config and every blob are verified against their digests
+while they stream, and a blob cut off mid-transfer resumes with a Range request.
 """
 import hashlib
 import io
@@ -21,6 +22,21 @@ from .connect import connect, setting
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
 CHUNK = 1 << 20
+
+
+def checked_manifest(response, reference, image):
+    """The manifest body of response, once it hashes to the digest it was asked by, or
+    (by tag) to the registry's Docker-Content-Digest when it sent a sha256 one
+    (distribution spec "Pulling manifests"); InputError naming image otherwise."""
+    raw = response.data
+    if reference.startswith("sha256:") and model.sha256_digest(raw) != reference:
+        raise InputError("manifest %s of %s does not match its digest" % (reference, image))
+    claimed = (response.headers.get("Docker-Content-Digest") or "").strip()
+    if claimed.startswith("sha256:") and model.sha256_digest(raw) != claimed:
+        raise InputError("manifest of %s does not match the registry's "
+                         "Docker-Content-Digest %s (got %s)"
+                         % (image, claimed, model.sha256_digest(raw)))
+    return raw
 
 
 class RegistrySource(ImageSource):
@@ -56,9 +72,7 @@ class RegistrySource(ImageSource):
             if exc.status == 404:
                 raise InputError("Image not found: %s" % self.ref) from None
             raise
-        raw = response.data
-        if reference.startswith("sha256:") and model.sha256_digest(raw) != reference:
-            raise InputError("manifest %s of %s does not match its digest" % (reference, self.ref))
+        raw = checked_manifest(response, reference, self.ref)
         try:
             manifest = json.loads(raw)
         except ValueError:
@@ -159,9 +173,29 @@ class BlobReader(io.RawIOBase):
     def read(self, size=-1):
         if size is None or size < 0:            # read to the end, verifying the digest
             return b"".join(iter(lambda: self.read(CHUNK), b""))
+        data = bytearray()
+        while len(data) < size:
+            piece = self._read_some(size - len(data))
+            if not piece:
+                break
+            data += piece
+        if data:
+            return bytes(data)
+        if self._size is not None and self._pos != self._size:
+            raise InputError("blob %s is truncated: %d of %d bytes"
+                             % (self._digest, self._pos, self._size))
+        if "sha256:" + self._hash.hexdigest() != self._digest:
+            raise InputError("blob %s failed digest verification (got sha256:%s)"
+                             % (self._digest, self._hash.hexdigest()))
+        return b""
+
+    def _read_some(self, size):
+        """What has arrived, up to size bytes, resuming after a cut transfer.  read1,
+        not read: urllib3's read(n) drops the bytes it had when the body ends early, so
+        the resume would start at the last whole chunk instead of at the cut."""
         while True:
             try:
-                data = self._response.read(size)
+                data = self._response.read1(size)
                 break
             except (urllib3.exceptions.ProtocolError, urllib3.exceptions.ReadTimeoutError,
                     OSError) as exc:
@@ -175,14 +209,7 @@ class BlobReader(io.RawIOBase):
             self._pos += len(data)
             if self._size is not None and self._pos > self._size:
                 raise InputError("blob %s is larger than its descriptor says" % self._digest)
-            return data
-        if self._size is not None and self._pos != self._size:
-            raise InputError("blob %s is truncated: %d of %d bytes"
-                             % (self._digest, self._pos, self._size))
-        if "sha256:" + self._hash.hexdigest() != self._digest:
-            raise InputError("blob %s failed digest verification (got sha256:%s)"
-                             % (self._digest, self._hash.hexdigest()))
-        return b""
+        return data
 
     def close(self):
         if not self.closed:
