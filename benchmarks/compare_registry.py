@@ -12,11 +12,12 @@ address, so it cannot reuse them either).  Scenarios:
   push             tar -> registry, no filter
   pull             registry -> tar (the image pushed by the same tool beforehand)
 
-Reported: best wall time of --repeat runs, peak RSS of the child, ratios.
+Reported: median wall time of --repeat runs, peak RSS of the child, ratios.
 """
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -74,7 +75,8 @@ def _registry():
 
 
 def measure(tool, scenario, image, repeat):
-    best = None
+    """(median seconds, peak RSS) of `repeat` runs, each against a fresh registry."""
+    results = []
     for _ in range(repeat):
         tmp = tempfile.mkdtemp(prefix="bench-reg-", dir="/dev/shm" if os.path.isdir(
             "/dev/shm") else None)
@@ -89,9 +91,8 @@ def measure(tool, scenario, image, repeat):
             registry.stop()
             shutil.rmtree(registry.dir, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
-        if best is None or result[0] < best[0]:
-            best = result
-    return best
+        results.append(result)
+    return (statistics.median(r[0] for r in results), max(r[1] for r in results))
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ checkout on PYTHONPATH, pinned to one core (``taskset -c 0``) and to two
 cores; upstream runs unpinned. Both use their default options (verification
 on). Every run writes into a fresh temp dir that is deleted afterwards.
 
-For each scenario we report the best wall time of ``--repeat`` runs and the
+For each scenario we report the median wall time of ``--repeat`` runs and the
 peak RSS of the child (``os.wait4`` rusage). A run that exits non-zero is
 shown as FAILED. The input defaults to benchmarks/data/image-500.tar and is
 generated with benchmarks/corpus.py when missing.
@@ -20,6 +20,7 @@ generated with benchmarks/corpus.py when missing.
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,12 +123,12 @@ def run_once(argv, env, tmp_root):
 
 
 def measure(configs, args, image, repeat, tmp_root):
-    """{column: (best wall time, peak RSS)} or (None, None) for a failed tool.
+    """{column: (median wall time, peak RSS)} or (None, None) for a failed tool.
 
     Runs are interleaved (A B C A B C ...) and os.sync() runs before each one, outside
     the timing, so no tool inherits another's pending disk writes: on a real disk the
     write-back of one run's output otherwise slows whichever run comes next."""
-    best, peak, failed = {}, {}, set()
+    times, peak, failed = {}, {}, set()
     for _ in range(repeat):
         for column, prefix, env in configs:
             if column in failed:
@@ -140,9 +141,10 @@ def measure(configs, args, image, repeat, tmp_root):
                     " ".join(argv[:4]), "\n      ".join(error)))
                 failed.add(column)
                 continue
-            best[column] = min(best.get(column, seconds), seconds)
+            times.setdefault(column, []).append(seconds)
             peak[column] = max(peak.get(column, 0.0), rss)
-    return {column: (None, None) if column in failed else (best[column], peak[column])
+    return {column: (None, None) if column in failed
+            else (statistics.median(times[column]), peak[column])
             for column, _, _ in configs}
 
 
@@ -188,7 +190,7 @@ def print_table(header, rows):
 
 def write_markdown(path, header, rows, image, repeat):
     with open(path, "w") as f:
-        f.write("Input: `%s` (%.0f MiB), best of %d runs.\n\n" % (
+        f.write("Input: `%s` (%.0f MiB), median of %d runs.\n\n" % (
             os.path.basename(image), os.path.getsize(image) / 2**20, repeat))
         f.write("| " + " | ".join(header) + " |\n")
         f.write("|" + "---|" * len(header) + "\n")
