@@ -8,9 +8,9 @@ and collect its members (search, inspect, check, expand).  Memory is bounded by 
 largest extended header, never by the layer size.
 """
 from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE, LNKTYPE,
-                      MAX_SPARSE_BLOCKS, RECORD, TarError, WHITEOUT_PREFIX, XGLTYPE, XHDTYPE)
+                      MAX_SPARSE_BLOCKS, RECORD, TarError, XGLTYPE, XHDTYPE)
 from . import tarstream_py
-from .globset_py import normalize_name
+from .globset_py import is_whiteout, normalize_name
 
 __all__ = ["TarRewriter"]
 
@@ -205,8 +205,7 @@ class TarRewriter:
         if self._exclude is None:
             return True
         match_name = normalize_name(name)
-        base = match_name.rsplit(b"/", 1)[-1]
-        if base.startswith(WHITEOUT_PREFIX):
+        if is_whiteout(match_name, 0, len(match_name)):
             return True
         drop = False
         if self._excluded_dirs:
