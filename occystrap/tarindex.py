@@ -55,11 +55,14 @@ def iter_members(fileobj, start=0, end=None):
                 ext_bytes += header.size
             offset += tarstream.padded(header.size)
             continue
+        if header.type == GNU_SPARSE:
+            tarstream.check_sparse(block, offset - BLOCK, False)
         if header.type == GNU_SPARSE and block[482]:
             count = 0
             while True:
                 fileobj.seek(offset)
                 extension = _read_exact(fileobj, BLOCK, offset)
+                tarstream.check_sparse(extension, offset, True)
                 offset += BLOCK
                 count += 1
                 if not extension[504]:

@@ -18,7 +18,7 @@ from libc.string cimport memcpy, memset
 
 from .globset cimport is_whiteout, match_program, name_end, name_start
 from .tarstream cimport (cstr_len, field_number, has_data, header_problem, header_type,
-                         is_number, is_time_key, pax_decimal, pax_equals, pax_key,
+                         is_number, is_time_key, pax_decimal, size_ok, pax_equals, pax_key,
                          pax_key_start, pax_record_end, pax_time, patch_mtime, prefix_len,
                          put_octal, strip_slashes)
 from . import rewrite_py as _py
@@ -102,7 +102,7 @@ cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned
         elif 3 <= which <= 6:                               # size, uid, gid, mtime
             value = (pax_time(d, equals + 1, stop - 1) if which == 6
                      else pax_decimal(d, equals + 1, stop - 1))
-            if not is_number(value):
+            if not is_number(value) or (which == 3 and not size_ok(value)):
                 return -1
             if which == 3:
                 g.size = value
@@ -144,7 +144,7 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
             ext_count += 1
             p += 512 + _padded(size)
             continue
-        if t == 103 or (t == 83 and h[482]):        # global header, extended sparse
+        if t == 103 or t == 83:                     # global header, sparse map
             return G_SLOW
         break
     g.main = p

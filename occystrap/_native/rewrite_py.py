@@ -89,6 +89,8 @@ class TarRewriter:
         """Finish the stream: check it is complete and return the end-of-archive blocks."""
         if self._state not in (_HEADER, _END) or self._buf or self._ext:
             raise TarError("truncated tar stream at offset %d" % self._offset)
+        if not self._offset:
+            raise TarError("empty tar stream")        # not even an end-of-archive block
         self._state = _END
         if not self._rewrite:
             return bytearray()
@@ -136,6 +138,8 @@ class TarRewriter:
             return
         self._pending = (header, block)
         self._sparse_blocks = []
+        if header.type == GNU_SPARSE:
+            self._ts.check_sparse(block, offset, False)
         if header.type == GNU_SPARSE and block[482]:
             self._state = _SPARSE
             self._need = BLOCK
@@ -160,7 +164,9 @@ class TarRewriter:
         self._ext.append((kind, block, data, raw))
 
     def _sparse(self, out):
+        offset = self._offset
         block = self._consume()
+        self._ts.check_sparse(block, offset, True)
         self._sparse_blocks.append(block)
         if block[504]:
             if len(self._sparse_blocks) >= MAX_SPARSE_BLOCKS:

@@ -4,8 +4,8 @@
 # callers in the same file pass bytes/bytearray, which Cython turns into that pointer.
 cimport cython
 
-cdef long long MAX_NUMBER, BAD
-cdef int OK, ZERO, CHECKSUM, NEGATIVE_SIZE, FIELD_BASE
+cdef long long MAX_NUMBER, BAD, MAX_SIZE
+cdef int OK, ZERO, CHECKSUM, BAD_SIZE, FIELD_BASE
 
 @cython.locals(first=cython.uchar, value=cython.longlong, i=Py_ssize_t, stop=Py_ssize_t,
                digit=cython.int)
@@ -21,6 +21,7 @@ cdef long long signed_checksum(const unsigned char* buf, Py_ssize_t pos) noexcep
 cdef int header_problem(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
 cdef bint is_number(long long value) noexcept nogil
+cdef bint size_ok(long long value) noexcept nogil
 
 @cython.locals(n=Py_ssize_t)
 cdef Py_ssize_t cstr_len(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t width) noexcept nogil
@@ -52,6 +53,7 @@ cdef long long pax_time(const unsigned char* buf, Py_ssize_t start, Py_ssize_t e
 @cython.locals(i=Py_ssize_t, total=cython.longlong)
 cdef void set_header_checksum(unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
+@cython.locals(kind=cython.uchar)
 cdef Py_ssize_t prefix_len(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
 @cython.locals(key=cython.int)

@@ -28,12 +28,14 @@ Header = namedtuple("Header", "name mode uid gid size mtime type linkname uname 
 
 MAX_NUMBER = 2 ** 63 - 1        # numbers are signed 64-bit; anything larger is refused
 BAD = -MAX_NUMBER - 1           # "not a number tar allows" (never a valid value)
+MAX_SIZE = 2 ** 60              # 1 EiB: a member size, padded and added to an offset,
+                                # stays far from 64-bit overflow
 
 # header_problem() results: 0 is a valid header; FIELD_BASE + offset names a bad field.
 OK = 0
 ZERO = 1
 CHECKSUM = 2
-NEGATIVE_SIZE = 3
+BAD_SIZE = 3
 FIELD_BASE = 16
 
 
@@ -95,7 +97,7 @@ def signed_checksum(buf, pos):
 
 def header_problem(buf, pos):
     """What is wrong with the 512-byte header at buf[pos]: OK, ZERO (end of archive),
-    CHECKSUM, NEGATIVE_SIZE or FIELD_BASE + the offset of a malformed number field."""
+    CHECKSUM, BAD_SIZE (size_ok) or FIELD_BASE + the offset of a malformed number field."""
     i = pos
     while i < pos + 512 and buf[i] == 0:
         i += 1
@@ -114,8 +116,8 @@ def header_problem(buf, pos):
     value = field_number(buf, pos + 124, 12)            # size
     if value == BAD:
         return FIELD_BASE + 124
-    if value < 0:
-        return NEGATIVE_SIZE
+    if not size_ok(value):
+        return BAD_SIZE
     if field_number(buf, pos + 136, 12) == BAD:         # mtime
         return FIELD_BASE + 136
     if field_number(buf, pos + 329, 8) == BAD:          # devmajor
@@ -123,6 +125,11 @@ def header_problem(buf, pos):
     if field_number(buf, pos + 337, 8) == BAD:          # devminor
         return FIELD_BASE + 337
     return OK
+
+
+def size_ok(value):
+    """Whether a member size (header or PAX) is one we take: 0 <= size <= MAX_SIZE."""
+    return 0 <= value <= MAX_SIZE
 
 
 def is_number(value):
@@ -273,10 +280,26 @@ def pax_time(buf, start, end):
 
 def prefix_len(buf, pos):
     """Length of the ustar prefix field of the header at buf[pos]: only POSIX ustar
-    headers (magic "ustar\\0") have one; GNU headers keep other data there."""
-    if buf[pos + 257] != 117 or not _same(buf, pos + 257, b"ustar", 5) or buf[pos + 262] != 0:
+    headers (magic "ustar\\0") have one, GNU headers keep other data there, and GNU
+    types (L, K, S) never use it (tarfile)."""
+    kind = buf[pos + 156]
+    if kind == 76 or kind == 75 or kind == 83:
+        return 0
+    if not _same(buf, pos + 257, b"ustar", 5) or buf[pos + 262] != 0:
         return 0
     return cstr_len(buf, pos + 345, 155)
+
+
+def check_sparse(block, offset, extension):
+    """Refuse an old GNU sparse header (extension=False: its 4 map entries and real size)
+    or extension block (21 entries) with a malformed number, as tarfile does."""
+    block = bytes(block)
+    start, count = (0, 21) if extension else (386, 4)
+    for field in range(start, start + 24 * count, 12):
+        if field_number(block, field, 12) == BAD:
+            raise TarError("invalid number in sparse map at offset %d" % offset)
+    if not extension and field_number(block, 483, 12) == BAD:
+        raise TarError("invalid number in sparse map at offset %d" % offset)
 
 
 def is_time_key(buf, start, end):
@@ -364,8 +387,8 @@ def header_error(block, problem):
     """The TarError for a header_problem() result (the one message both twins give)."""
     if problem == CHECKSUM:
         return TarError("bad tar header checksum")
-    if problem == NEGATIVE_SIZE:
-        return TarError("negative size in tar header")
+    if problem == BAD_SIZE:
+        return TarError("size out of range in tar header: %d" % field_number(block, 124, 12))
     start = problem - FIELD_BASE
     width = 12 if start in (124, 136) else 8
     return _number_error(bytes(block[start:start + width]))
@@ -597,7 +620,7 @@ def _apply(fields, xattrs, key, value, is_dir, offset):
     elif which in (3, 4, 5, 6):
         number = pax_time(value, 0, len(value)) if which == 6 else \
             pax_decimal(value, 0, len(value))
-        if number == BAD:
+        if number == BAD or (which == 3 and not size_ok(number)):
             raise TarError("malformed PAX record at offset %d" % offset)
         fields[(b"size", b"uid", b"gid", b"mtime")[which - 3]] = number
     elif key.startswith(b"SCHILY.xattr."):
