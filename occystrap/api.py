@@ -16,7 +16,7 @@ from .filters import build_filter
 from .compression import from_media_type
 from .layers import copy_blob, run_layer
 from .progress import Progress
-from .transports import open_sink, open_source
+from .transports import checked, open_sink, open_source
 from .transports.base import ImageSink, LayerWriter, layer_threads
 from .uri import parse_uri
 
@@ -158,7 +158,8 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
     options = dict(options or {}, **overrides)
     started = time.monotonic()
     filters = [build_filter(spec) for spec in filter_specs]
-    source_uri, sink_uri = parse_uri(src), parse_uri(dst)
+    # both URIs are checked before either side is opened (a sink creates its output)
+    source_uri, sink_uri = checked(parse_uri(src), "input"), checked(parse_uri(dst), "output")
     sink = open_sink(sink_uri, options)
     layer_cache = open_cache(options.get("layer_cache")) if CopyCache.supports(sink) else None
     try:

@@ -7,6 +7,7 @@ import datetime
 import json
 
 from ..errors import OutputError, URIParseError
+from ..uri import text
 from .base import Filter, Observer
 
 
@@ -31,13 +32,13 @@ def _trim(created):
 
 class Inspect(Filter):
     name = "inspect"
+    OPTIONS = {"file": text}
 
     def __init__(self, spec):
         super().__init__(spec)
-        self.path = self.option("file", raw=True)
+        self.path = self.option("file")
         if not self.path:
             raise URIParseError("inspect filter requires file option")
-        self.path = str(self.path)
 
     def stage(self, ref):
         observer = Observer()

@@ -45,4 +45,13 @@ def repo_tags(image, tag):
     return ["%s:%s" % (image, tag)]
 
 
+# The most threads or connections one option may ask for (-j, -J, ?max_workers, proxy
+# -c): each one is allocated up front (urllib3 fills its pool at creation), so a typo
+# such as -j 4000000000 would exhaust memory instead of failing.
+MAX_PARALLEL = 1024
+MAX_RETRIES = 100               # backoff is capped, so more would only wait longer
+# --rate-limit in requests per second: below one request per 100 s a copy would look
+# hung (1e-9 meant one request every 30 years); above a million there is no limit left.
+RATE_LIMIT_RANGE = (0.01, 1000000)
+
 DOCKER_SOCKET = "/var/run/docker.sock"     # the Engine API's default unix socket

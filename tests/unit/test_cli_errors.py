@@ -39,7 +39,8 @@ def test_bad_uris(args, message):
     ("exclude", "Error: exclude filter requires pattern option"),
     ("search", "Error: search filter requires pattern option"),
     ("inspect", "Error: inspect filter requires file option"),
-    ("normalize-timestamps:ts=abc", "Error: normalize-timestamps: timestamp must be an integer"),
+    ("normalize-timestamps:ts=abc",
+     "Error: filter normalize-timestamps: option ts must be an integer, not 'abc'"),
 ])
 def test_bad_filters(good, tmp_path, spec, message):
     proc = occystrap("process", "tar://%s" % good, "tar://%s" % (tmp_path / "o.tar"),

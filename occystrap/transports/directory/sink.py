@@ -16,6 +16,7 @@ from ... import tarindex
 from ...background_expand import BackgroundExpander
 from ...errors import OutputError
 from ...model import digest_hex, repo_tags, sha256_digest
+from ...uri import boolean
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 
@@ -41,6 +42,7 @@ def dump_json(value):
 
 
 class DirectorySink(ImageSink):
+    OPTIONS = {"unique_names": boolean, "expand": boolean}
     def __init__(self, path, unique_names=False, expand=False):
         self.path = os.path.abspath(path)
         self.unique_names = bool(unique_names)

@@ -16,6 +16,7 @@ import posixpath
 
 from ...errors import InputError
 from ...model import DOCKER_LAYER_TAR
+from ...uri import text
 from ..base import ImageSource, LayerRef
 
 
@@ -27,6 +28,7 @@ def _split_repotag(repotag):
 
 
 class DirectorySource(ImageSource):
+    OPTIONS = {"image": text, "tag": text}
     thread_safe_blobs = True
 
     def __init__(self, path, image=None, tag=None):
@@ -42,8 +44,7 @@ class DirectorySource(ImageSource):
 
     @classmethod
     def from_uri(cls, uri, options):
-        # as typed: the URI grammar coerces `tag=1` to True (A.4)
-        return cls(uri.path, image=uri.raw.get("image"), tag=uri.raw.get("tag"))
+        return cls(uri.path, image=uri.options.get("image"), tag=uri.options.get("tag"))
 
     # -- choosing the image ----------------------------------------------------------
     def _json(self, name):

@@ -12,14 +12,15 @@ import urllib.parse
 import urllib3
 
 from ...unixhttp import DEFAULT_SOCKET, UnixHTTPClient, error_message, one_line
+from ...uri import text
 
 CHUNK = 1 << 20
+DAEMON_OPTIONS = {"socket": text}     # what docker:// and dockerpush:// URIs accept, both ways
 
 
 def socket_of(uri):
     """The `?socket=` of a docker:// URI, else /var/run/docker.sock."""
-    value = uri.options.get("socket")
-    return str(value) if value not in (None, "", True) else DEFAULT_SOCKET
+    return uri.options.get("socket") or DEFAULT_SOCKET
 
 
 def reference(uri):

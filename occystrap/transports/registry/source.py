@@ -16,7 +16,7 @@ from ...errors import InputError
 from ..base import ImageSource, LayerRef
 from . import platforms
 from .client import RegistryError
-from .connect import connect, setting
+from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect, setting
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
@@ -24,6 +24,8 @@ CHUNK = 1 << 20
 
 
 class RegistrySource(ImageSource):
+    OPTIONS = SOURCE_OPTIONS
+    OPTION_ALIASES = SOURCE_ALIASES
     network = True
     thread_safe_blobs = True
 
