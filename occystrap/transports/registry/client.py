@@ -30,7 +30,8 @@ import urllib.parse
 
 import urllib3
 
-from ...errors import OccystrapError
+from ...errors import OccystrapError, OptionError
+from ...model import RATE_LIMIT_RANGE
 from .auth import parse_challenges
 
 LOG = logging.getLogger(__name__)
@@ -86,8 +87,10 @@ class RateLimiter:
     """
 
     def __init__(self, rate):
-        if rate <= 0:
-            raise ValueError("rate limit must be positive, not %r" % rate)
+        low, high = RATE_LIMIT_RANGE
+        if not low <= rate <= high:         # false for nan too
+            raise OptionError("rate limit must be from %s to %s requests per second, not %r"
+                              % (low, high, rate))
         self.interval = 1.0 / rate
         self._lock = threading.Lock()
         self._next = 0.0
@@ -365,7 +368,7 @@ class RegistryClient:
             return response
 
     def _backoff(self, attempt):
-        return min(self.backoff * (2 ** attempt), MAX_BACKOFF)
+        return min(self.backoff * (2 ** min(attempt, 16)), MAX_BACKOFF)
 
     # -- authentication -------------------------------------------------------------------
     def _basic_header(self):
