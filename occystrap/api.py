@@ -13,6 +13,7 @@ import time
 
 from .cache import CopyCache, open_cache
 from .filters import build_filter
+from .jsonparse import parse_json
 from .compression import from_media_type
 from .layers import copy_blob, run_layer
 from .progress import Progress
@@ -35,7 +36,7 @@ class CopyReport:
 def rewrite_config(config_bytes, results):
     """Config with rootfs.diff_ids replaced by the written layers' ids (bytes unchanged
     when no id changed, so an unfiltered copy keeps its config digest)."""
-    config = json.loads(config_bytes)
+    config = parse_json(config_bytes)
     old = config.get("rootfs", {}).get("diff_ids", [])
     new = [r.diff_id for r in results]
     if old == new:

@@ -7,6 +7,7 @@ import datetime
 import json
 
 from ..errors import OutputError, URIParseError
+from ..jsonparse import parse_json
 from ..uri import text
 from .base import Filter, Observer
 
@@ -48,7 +49,7 @@ class Inspect(Filter):
     def finish(self, source, results, out):
         history = []
         try:
-            config = json.loads(source.config_bytes())
+            config = parse_json(source.config_bytes())
             history = [h for h in config.get("history", []) if not h.get("empty_layer")]
         except (ValueError, AttributeError):
             pass

@@ -54,4 +54,55 @@ MAX_RETRIES = 100               # backoff is capped, so more would only wait lon
 # hung (1e-9 meant one request every 30 years); above a million there is no limit left.
 RATE_LIMIT_RANGE = (0.01, 1000000)
 
+def save_manifest_entries(manifest):
+    """The entries of a docker-save manifest.json (tar:// and dir://), shape-checked:
+    Config a path, Layers a list of paths, RepoTags absent, null or NAME:TAG strings.
+    Everything after this may index and split them without guarding.
+
+    :raises ValueError: naming what is wrong (callers add which file).
+    """
+    if not isinstance(manifest, list) or not manifest \
+            or not all(isinstance(entry, dict) for entry in manifest):
+        raise ValueError("lists no image")
+    for number, entry in enumerate(manifest, 1):
+        layers = entry.get("Layers")
+        if not isinstance(entry.get("Config"), str) or not isinstance(layers, list):
+            raise ValueError("entry %d lacks Config or Layers" % number)
+        if not all(isinstance(path, str) for path in layers):
+            raise ValueError("entry %d: Layers must be a list of paths" % number)
+        tags = entry.get("RepoTags")
+        if tags is not None and not (isinstance(tags, list)
+                                     and all(isinstance(tag, str) for tag in tags)):
+            raise ValueError("entry %d: RepoTags must be a list of NAME:TAG strings" % number)
+    return manifest
+
+
+def config_diff_ids(config):
+    """rootfs.diff_ids of an image config ([] when it has none), shape-checked.
+
+    :raises ValueError: the config or its rootfs is not an object, or diff_ids is not a
+        list of strings.
+    """
+    if not isinstance(config, dict):
+        raise ValueError("not a JSON object")
+    rootfs = config.get("rootfs")
+    if rootfs is None:
+        return []
+    diff_ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if diff_ids is None and isinstance(rootfs, dict):
+        return []
+    if not isinstance(diff_ids, list) or not all(isinstance(d, str) for d in diff_ids):
+        raise ValueError("rootfs.diff_ids must be a list of digests")
+    return list(diff_ids)
+
+
+def split_repotag(repotag):
+    """(name, tag) of a RepoTags item: split at the last ':' unless that ':' is a
+    registry port (`host:5000/name`), then the tag is latest."""
+    name, _, tag = repotag.rpartition(":")
+    if not name or "/" in tag:
+        return repotag, "latest"
+    return name, tag
+
+
 DOCKER_SOCKET = "/var/run/docker.sock"     # the Engine API's default unix socket

@@ -69,7 +69,8 @@ def test_compressor_round_trip_and_determinism(kind):
 @pytest.mark.parametrize("kind, level, accepted", [
     ("gzip", 9, "0 to 3"), ("gzip", -1, "0 to 3"), ("zstd", 0, "1 to 22"), ("zstd", 23, "1 to 22")])
 def test_compression_level_is_checked(kind, level, accepted):
-    with pytest.raises(OptionError, match="for %s must be from %s, not %d" % (kind, accepted, level)):
+    message = "for %s must be from %s, not %d" % (kind, accepted, level)
+    with pytest.raises(OptionError, match=message):
         compression.compressor(kind, level)
 
 

@@ -15,6 +15,7 @@ import tempfile
 from ... import tarindex
 from ...background_expand import BackgroundExpander
 from ...errors import OutputError
+from ...jsonparse import parse_json
 from ...model import digest_hex, repo_tags, sha256_digest
 from ...uri import boolean
 from ..base import ImageSink
@@ -129,7 +130,7 @@ class DirectorySink(ImageSink):
             if os.path.exists(path):
                 try:
                     with open(path, "rb") as fileobj:
-                        catalog = json.load(fileobj)
+                        catalog = parse_json(fileobj.read())
                 except ValueError:
                     catalog = {}
             catalog.setdefault(self.image, {})[self.tag] = self.manifest_name

@@ -6,11 +6,11 @@ its load result as a plain `{"stream": ...}` line, dockerd as JSON-lines progres
 Image names are URL-quoted except for the `/`, `:` and `@` of a reference, which both
 routers accept literally (`/images/{name:.*}/json`).
 """
-import json
 import urllib.parse
 
 import urllib3
 
+from ...jsonparse import parse_json, parse_json_prefix
 from ...unixhttp import DEFAULT_SOCKET, UnixHTTPClient, error_message, one_line
 from ...uri import text
 
@@ -52,7 +52,7 @@ class DockerAPI:
         if response.status == 404:
             return None
         try:
-            return json.loads(response.data)
+            return parse_json(response.data)
         except ValueError:
             raise self.error("Docker daemon: bad JSON from image inspect of %s" % ref) from None
 
@@ -123,7 +123,6 @@ def progress_messages(response, error, what):
 
 def _json_lines(response):
     """Parse a JSON-lines (or concatenated JSON) stream; undecodable text is skipped."""
-    decoder = json.JSONDecoder()
     buffer = ""
     for chunk in response.stream(CHUNK):
         buffer += chunk.decode("utf-8", "replace")
@@ -132,7 +131,7 @@ def _json_lines(response):
             if not buffer:
                 break
             try:
-                value, end = decoder.raw_decode(buffer)
+                value, end = parse_json_prefix(buffer)
             except ValueError:
                 if "\n" in buffer:              # a complete line that is not JSON
                     buffer = buffer.split("\n", 1)[1]

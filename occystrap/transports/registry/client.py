@@ -19,7 +19,6 @@ is only sent to the registry itself, never to a host a blob request is sent on t
 """
 import base64
 import email.utils
-import json
 import logging
 import os
 import re
@@ -31,6 +30,7 @@ import urllib.parse
 import urllib3
 
 from ...errors import OccystrapError, OptionError
+from ...jsonparse import parse_json
 from ...model import RATE_LIMIT_RANGE
 from .auth import parse_challenges
 
@@ -200,7 +200,7 @@ def _describe_error(status, reason, body):
     """(code, "CODE: message") from a distribution error body (spec "Error Codes":
     {"errors": [{"code", "message", "detail"}]}), else the reason phrase."""
     try:
-        errors = json.loads(body).get("errors") or []
+        errors = parse_json(body).get("errors") or []
         first = errors[0]
         code = str(first.get("code") or "")
         message = str(first.get("message") or "")
@@ -470,7 +470,7 @@ class RegistryClient:
                                     % (self.host, where, response.status, detail),
                                     status=response.status, code=code)
             try:
-                answer = json.loads(response.data)
+                answer = parse_json(response.data)
                 token = answer.get("token") or answer.get("access_token")
                 lifetime = float(answer.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
             except (ValueError, AttributeError, TypeError):

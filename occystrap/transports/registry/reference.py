@@ -88,6 +88,15 @@ def _redact(path):
     return head + slash + rest
 
 
+def is_digest(value):
+    """Whether value is a digest of a registered algorithm (sha256:<64 hex>, ...)."""
+    if not isinstance(value, str):
+        return False
+    algorithm, _, encoded = value.partition(":")
+    check = DIGEST_RES.get(algorithm)
+    return check is not None and check.match(encoded) is not None
+
+
 def _check_digest(path, digest):
     algorithm, _, encoded = digest.partition(":")
     if not encoded:
