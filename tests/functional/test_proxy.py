@@ -371,7 +371,7 @@ def test_manifest_refusals(client):
      "nested more than 100 levels deep"),
     (b'{"schemaVersion": NaN}', "NaN is not a JSON value"),
     (b"\xff\xfe", "not valid JSON"),
-])
+], ids=["deep", "deep-config", "nan", "not-utf8"])
 def test_untrusted_manifest_json_is_a_clean_400(client, body, reason):
     response, data = client("PUT", "/v2/img/manifests/deep", body=body,
                             headers={"Content-Type": DOCKER_MANIFEST})
