@@ -7,7 +7,8 @@ from .base import Filter
 
 class NormalizeTimestamps(Filter):
     name = "normalize-timestamps"
-    OPTIONS = {"timestamp": integer()}
+    # a signed 64-bit count of seconds: what a tar header (GNU base-256) and os.utime hold
+    OPTIONS = {"timestamp": integer(-(1 << 63), (1 << 63) - 1)}
     OPTION_ALIASES = {"ts": "timestamp"}
     changes_content = True
 
