@@ -54,6 +54,7 @@ MAX_RETRIES = 100               # backoff is capped, so more would only wait lon
 # hung (1e-9 meant one request every 30 years); above a million there is no limit left.
 RATE_LIMIT_RANGE = (0.01, 1000000)
 
+
 def save_manifest_entries(manifest):
     """The entries of a docker-save manifest.json (tar:// and dir://), shape-checked:
     Config a path, Layers a list of paths, RepoTags absent, null or NAME:TAG strings.

@@ -206,7 +206,7 @@ def _describe_error(status, reason, body):
         message = str(first.get("message") or "")
         if code or message:
             return code or None, ": ".join(filter(None, (code, message)))
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, KeyError, TypeError):   # any shape
         pass
     text = body[:200].decode("utf-8", "replace").strip() if body else ""
     if text and "\n" not in text and not text.startswith("<"):
