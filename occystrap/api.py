@@ -12,10 +12,12 @@ import logging
 import time
 
 from .cache import CopyCache, open_cache
+from .compression import from_media_type
+from .errors import InputError
 from .filters import build_filter
 from .jsonparse import parse_json
-from .compression import from_media_type
 from .layers import copy_blob, run_layer
+from .model import config_diff_ids
 from .progress import Progress
 from .transports import checked, open_sink, open_source
 from .transports.base import ImageSink, LayerWriter, layer_threads
@@ -36,12 +38,17 @@ class CopyReport:
 def rewrite_config(config_bytes, results):
     """Config with rootfs.diff_ids replaced by the written layers' ids (bytes unchanged
     when no id changed, so an unfiltered copy keeps its config digest)."""
-    config = parse_json(config_bytes)
-    old = config.get("rootfs", {}).get("diff_ids", [])
+    try:
+        config = parse_json(config_bytes)
+        old = config_diff_ids(config)
+    except ValueError as exc:
+        raise InputError("image config is not valid: %s" % exc) from None
     new = [r.diff_id for r in results]
     if old == new:
         return config_bytes
-    config.setdefault("rootfs", {"type": "layers"})["diff_ids"] = new
+    if not isinstance(config.get("rootfs"), dict):         # absent or null
+        config["rootfs"] = {"type": "layers"}
+    config["rootfs"]["diff_ids"] = new
     return json.dumps(config).encode()
 
 
