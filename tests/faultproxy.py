@@ -2,8 +2,9 @@
 registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
 
 Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
-"cut" (send half the body, then close), an int status to answer instead, or a float:
-seconds to wait before forwarding (a slow registry).  Each
+"cut" (send half the body, then close), an int status to answer instead, a float:
+seconds to wait before forwarding (a slow registry), or a function from the upstream's
+body to the body to send (a registry that answers nonsense).  Each
 fault fires `count` times, then the proxy forwards normally.
 """
 import http.client
@@ -60,6 +61,8 @@ class FaultProxy:
                 conn.close()
                 if fault == "corrupt" and data:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
+                elif callable(fault):
+                    data = fault(data)
                 self.send_response(response.status)
                 for key, value in response.getheaders():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection"):

@@ -1,5 +1,6 @@
 """Image model: media types and small value helpers, no I/O (OCI image-spec, Docker v2.2)."""
 import hashlib
+import re
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -53,6 +54,38 @@ MAX_RETRIES = 100               # backoff is capped, so more would only wait lon
 # --rate-limit in requests per second: below one request per 100 s a copy would look
 # hung (1e-9 meant one request every 30 years); above a million there is no limit left.
 RATE_LIMIT_RANGE = (0.01, 1000000)
+
+
+# Registered algorithms of the OCI image spec (descriptor.md, "Digests").
+DIGEST_RES = {"sha256": re.compile(r"^[a-f0-9]{64}$"),
+              "sha512": re.compile(r"^[a-f0-9]{128}$")}
+
+
+def is_digest(value):
+    """Whether value is a digest of a registered algorithm (sha256:<64 hex>, ...)."""
+    if not isinstance(value, str):
+        return False
+    algorithm, _, encoded = value.partition(":")
+    check = DIGEST_RES.get(algorithm)
+    return check is not None and check.match(encoded) is not None
+
+
+def check_descriptor(desc):
+    """An OCI descriptor from outside, with the fields occystrap uses shaped right: a
+    digest of a registered algorithm (it becomes part of request paths), a size that is
+    a non-negative integer and a media type that is a string, when given.
+
+    :raises ValueError: naming the bad field.
+    """
+    if not isinstance(desc, dict) or not is_digest(desc.get("digest")):
+        raise ValueError("bad descriptor digest %r"
+                         % (desc.get("digest") if isinstance(desc, dict) else desc,))
+    size = desc.get("size")
+    if size is not None and (type(size) is not int or size < 0):
+        raise ValueError("bad size %r of %s" % (size, desc["digest"]))
+    if not isinstance(desc.get("mediaType", ""), str):
+        raise ValueError("bad mediaType %r of %s" % (desc["mediaType"], desc["digest"]))
+    return desc
 
 
 def save_manifest_entries(manifest):

@@ -5,7 +5,7 @@ Hub's `arm64/v8`.  Here the variant is optional where it is unambiguous, and arm
 without a variant means v8 (the OCI image-index platform rules).
 """
 from ...errors import InputError
-from .reference import is_digest
+from ...model import is_digest
 
 DEFAULT_VARIANTS = {"arm64": "v8"}
 

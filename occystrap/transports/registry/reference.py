@@ -13,6 +13,7 @@ import re
 import urllib.parse
 
 from ...errors import URIParseError
+from ...model import DIGEST_RES
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(r"^%s(?:/%s)*$" % (_COMPONENT, _COMPONENT))
@@ -20,10 +21,6 @@ TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
                      r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$")
-# Registered algorithms of the OCI image spec (descriptor.md, "Digests").
-DIGEST_RES = {"sha256": re.compile(r"^[a-f0-9]{64}$"),
-              "sha512": re.compile(r"^[a-f0-9]{128}$")}
-
 DEFAULT_TAG = "latest"
 # Docker Hub's names: the CLI and ~/.docker/config.json say docker.io / index.docker.io,
 # but the distribution API lives on registry-1.docker.io and official images are
@@ -86,15 +83,6 @@ def _redact(path):
             userinfo = userinfo.split(":", 1)[0] + ":***"
         head = userinfo + "@" + host
     return head + slash + rest
-
-
-def is_digest(value):
-    """Whether value is a digest of a registered algorithm (sha256:<64 hex>, ...)."""
-    if not isinstance(value, str):
-        return False
-    algorithm, _, encoded = value.partition(":")
-    check = DIGEST_RES.get(algorithm)
-    return check is not None and check.match(encoded) is not None
 
 
 def _check_digest(path, digest):

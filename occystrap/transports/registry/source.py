@@ -17,7 +17,6 @@ from ..base import ImageSource, LayerRef
 from . import platforms
 from .client import RegistryError
 from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect, setting
-from .reference import is_digest
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
@@ -88,11 +87,11 @@ class RegistrySource(ImageSource):
         if not isinstance(manifest.get("config"), dict) or not isinstance(
                 manifest.get("layers"), list):
             raise InputError("manifest of %s has no config or layers" % self.ref)
-        for desc in [manifest["config"]] + manifest["layers"]:
-            digest = desc.get("digest") if isinstance(desc, dict) else None
-            if not is_digest(digest):           # it becomes part of a request path
-                raise InputError("manifest of %s has a bad descriptor digest %r"
-                                 % (self.ref, digest))
+        try:
+            for desc in [manifest["config"]] + manifest["layers"]:
+                model.check_descriptor(desc)
+        except ValueError as exc:
+            raise InputError("manifest of %s: %s" % (self.ref, exc)) from None
         return manifest, raw, media_type
 
     def manifest(self):
