@@ -153,15 +153,15 @@ def test_failed_expand_leaves_an_existing_directory_intact(good, tmp_path):
 
 # -- untrusted names, JSON and options (issue 8) -------------------------------------------
 
-def with_manifest(path, transform):
-    """Rewrite the manifest.json member of the docker-save tarball at path in place:
+def with_manifest(path, transform, name="manifest.json"):
+    """Rewrite the member name (JSON) of the docker-save tarball at path in place:
     transform gets its parsed value and returns the new bytes."""
     with tarfile.open(path) as tar:
         members = [(m, tar.extractfile(m).read() if m.isfile() else None)
                    for m in tar.getmembers()]
     with tarfile.open(path, "w") as tar:
         for member, data in members:
-            if member.name == "manifest.json":
+            if member.name == name:
                 data = transform(json.loads(data))
                 member.size = len(data)
             tar.addfile(member, io.BytesIO(data) if data is not None else None)
@@ -387,3 +387,22 @@ def test_malformed_capability_is_skipped_with_a_warning(tmp_path, scheme):
     root = dest / "manifest" if scheme == "dir" else dest / "rootfs"
     assert (root / "bin" / "x").read_bytes() == b"data"
     assert "security.capability" not in os.listxattr(root / "bin" / "x")
+
+
+@pytest.mark.parametrize("bad", [{"mediaType": 5}, {"size": "1"}, {"digest": "sha256:zz"}])
+def test_malformed_oci_layout_descriptors_fall_back_to_sniffing(tmp_path, bad):
+    path = tmp_path / "oci.tar"
+    info = ib.build_image(path, ib.sample_layers(), layout="oci", compression="gzip")
+    with tarfile.open(path) as tar:
+        index = json.loads(tar.extractfile("index.json").read())
+    manifest_blob = "blobs/" + index["manifests"][0]["digest"].replace(":", "/")
+
+    def spoil(manifest):
+        manifest["layers"][0].update(bad)
+        return json.dumps(manifest).encode()
+    with_manifest(path, spoil, name=manifest_blob)
+    out = tmp_path / "o.tar"
+    occystrap("process", "tar://%s" % path, "tar://%s" % out, check=True)
+    with tarfile.open(out) as tar:
+        written = json.loads(tar.extractfile("manifest.json").read())[0]["Layers"]
+    assert written == ["%s/layer.tar" % d.split(":")[1] for d in info["diff_ids"]]

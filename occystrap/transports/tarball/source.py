@@ -12,8 +12,8 @@ from ... import tarindex
 from ...errors import InputError
 from ...jsonparse import parse_json
 from ...fileslice import FileSlice
-from ...model import (config_diff_ids, digest_hex, save_manifest_entries, sha256_digest,
-                      split_repotag)
+from ...model import (check_descriptor, config_diff_ids, digest_hex, save_manifest_entries,
+                      sha256_digest, split_repotag)
 from ..._native._common import LNKTYPE, SYMTYPE, TarError
 from ..base import ImageSource, LayerRef
 
@@ -103,11 +103,12 @@ class TarballSource(ImageSource):
         try:
             index = self._json("index.json")
             for desc in index.get("manifests", []):
-                manifest = self._json("blobs/" + desc["digest"].replace(":", "/"))
+                manifest = self._json("blobs/" + check_descriptor(desc)["digest"].replace(":", "/"))
                 for layer in manifest.get("layers", []):
+                    check_descriptor(layer)
                     types["blobs/" + layer["digest"].replace(":", "/")] = layer.get("mediaType")
-        except (InputError, KeyError, TypeError, AttributeError):
-            return {}
+        except (InputError, ValueError, KeyError, TypeError, AttributeError):
+            return {}           # the layers' magic bytes still tell their compression
         return types
 
     # -- ImageSource -----------------------------------------------------------------
