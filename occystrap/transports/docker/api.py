@@ -52,9 +52,13 @@ class DockerAPI:
         if response.status == 404:
             return None
         try:
-            return parse_json(response.data)
-        except ValueError:
-            raise self.error("Docker daemon: bad JSON from image inspect of %s" % ref) from None
+            inspected = parse_json(response.data)
+        except ValueError as exc:
+            raise self.error("Docker daemon: bad JSON from image inspect of %s: %s"
+                             % (ref, exc)) from None
+        if not isinstance(inspected, dict):
+            raise self.error("Docker daemon: image inspect of %s is not a JSON object" % ref)
+        return inspected
 
     def save(self, ref, fileobj):
         """Stream `GET /images/{ref}/get` (a docker-save tarball) into fileobj."""
