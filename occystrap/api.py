@@ -13,12 +13,14 @@ import threading
 import time
 
 from .cache import CopyCache, open_cache
-from .filters import build_filter
 from .compression import from_media_type
-from .errors import OutputError
+from .errors import InputError, OutputError
+from .filters import build_filter
+from .jsonparse import parse_json
 from .layers import copy_blob, run_layer
+from .model import config_diff_ids
 from .progress import Progress
-from .transports import open_sink, open_source
+from .transports import checked, open_sink, open_source
 from .transports.base import ImageSink, LayerWriter, RestartLayer, layer_threads
 from .transports.outpath import same_file
 from .uri import parse_uri
@@ -38,12 +40,17 @@ class CopyReport:
 def rewrite_config(config_bytes, results):
     """Config with rootfs.diff_ids replaced by the written layers' ids (bytes unchanged
     when no id changed, so an unfiltered copy keeps its config digest)."""
-    config = json.loads(config_bytes)
-    old = config.get("rootfs", {}).get("diff_ids", [])
+    try:
+        config = parse_json(config_bytes)
+        old = config_diff_ids(config)
+    except ValueError as exc:
+        raise InputError("image config is not valid: %s" % exc) from None
     new = [r.diff_id for r in results]
     if old == new:
         return config_bytes
-    config.setdefault("rootfs", {"type": "layers"})["diff_ids"] = new
+    if not isinstance(config.get("rootfs"), dict):         # absent or null
+        config["rootfs"] = {"type": "layers"}
+    config["rootfs"]["diff_ids"] = new
     return json.dumps(config).encode()
 
 
@@ -222,7 +229,8 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
     options = dict(options or {}, **overrides)
     started = time.monotonic()
     filters = [build_filter(spec) for spec in filter_specs]
-    source_uri, sink_uri = parse_uri(src), parse_uri(dst)
+    # both URIs are checked before either side is opened (a sink creates its output)
+    source_uri, sink_uri = checked(parse_uri(src), "input"), checked(parse_uri(dst), "output")
     sink = open_sink(sink_uri, options)
     layer_cache = open_cache(options.get("layer_cache")) if CopyCache.supports(sink) else None
     try:

@@ -25,6 +25,7 @@ import threading
 import time
 
 from .compression import DEFAULT_LEVELS
+from .jsonparse import parse_json
 from .transports.base import LayerResult
 
 LOG = logging.getLogger(__name__)
@@ -101,7 +102,7 @@ def _sniff(path):
             return "other"
         f.seek(0)
         try:
-            data = json.loads(f.read())
+            data = parse_json(f.read())
         except ValueError:
             return "other"
     return "json" if isinstance(data, dict) and "layers" in data else "other"

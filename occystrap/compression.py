@@ -7,7 +7,7 @@ zstd:chunked layers) and fails loudly on a truncated stream.
 import zstandard
 from isal import isal_zlib
 
-from .errors import InputError
+from .errors import InputError, OptionError
 
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -112,6 +112,24 @@ def iter_uncompressed(fileobj, kind=None, chunk=CHUNK):
 # Defaults chosen for speed: ISA-L's level 1 is faster than zlib's 1 and still compresses
 # well; zstd 3 is zstd's own default.
 DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
+# The levels each engine takes: ISA-L has 0-3; zstd's negative "fast" levels are left
+# out, as the zstd CLI needs --fast for them.
+LEVELS = {"gzip": (0, 3), "zstd": (1, 22)}
+
+
+def check_level(kind, level):
+    """level for compression kind, or the default when None.
+
+    :raises OptionError: a level the engine does not take (zstd clamps silently, ISA-L
+        fails later with a bare "Invalid compression level" inside a worker).
+    """
+    if level is None:
+        return DEFAULT_LEVELS[kind]
+    low, high = LEVELS[kind]
+    if not low <= level <= high:
+        raise OptionError("compression level (--compression-level, ?compression_level) for "
+                          "%s must be from %d to %d, not %d" % (kind, low, high, level))
+    return level
 
 
 class _Gzip:
@@ -142,11 +160,8 @@ def compressor(kind, level=None):
     The engine and level are part of the output's identity (ISA-L bytes differ from
     zlib's), so callers that cache by content must key on (kind, level) too.
     """
-    level = DEFAULT_LEVELS.get(kind) if level is None else level
     if kind == "gzip":
-        if not 0 <= level <= 3:
-            raise InputError("gzip level for ISA-L must be 0-3, not %d" % level)
-        return _Gzip(level)
+        return _Gzip(check_level(kind, level))
     if kind == "zstd":
-        return _Zstd(level)
+        return _Zstd(check_level(kind, level))
     raise InputError("unsupported compression: %s" % kind)

@@ -14,6 +14,10 @@ class URIParseError(OccystrapError):
     """A source/destination URI or filter spec could not be understood."""
 
 
+class OptionError(OccystrapError):
+    """An option's value is outside what it accepts (a range, a set of words)."""
+
+
 class InputError(OccystrapError):
     """The source image is missing, unreadable or malformed."""
 
@@ -40,5 +44,5 @@ def describe_tar_error(exc, where):
     return InputError("%s: %s" % (where, exc))
 
 
-__all__ = ["OccystrapError", "URIParseError", "InputError", "OutputError",
+__all__ = ["OccystrapError", "URIParseError", "OptionError", "InputError", "OutputError",
            "UnsafePathError", "VerifyError", "Terminated", "TarError", "describe_tar_error"]

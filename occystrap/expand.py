@@ -50,6 +50,7 @@ COPY_CHUNK = 1 << 20                  # read/write fallback buffer
 SCAN_CHUNK = 1 << 20                  # read size of the member scan
 MAX_COPY = 1 << 30                    # per copy_file_range / sendfile call
 IGNORED_XATTR_ERRORS = frozenset([errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP])
+MALFORMED_XATTR_ERRORS = frozenset([errno.EINVAL, errno.ERANGE, errno.E2BIG])
 FALLBACK_ERRORS = frozenset([errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
                              errno.ENOTSUP, errno.EBADF, errno.EPERM])
 AUFS_META_PREFIX = WHITEOUT_PREFIX + WHITEOUT_PREFIX      # .wh..wh.plnk, .wh..wh.aufs, ...
@@ -125,8 +126,12 @@ def _ns(mtime):
     return seconds * 10 ** 9, seconds * 10 ** 9
 
 
+# Names come from the layer: a newline or NUL in one must not break the one-line error.
+_CONTROL_ESCAPES = {code: "\\x%02x" % code for code in list(range(32)) + [127]}
+
+
 def _show(name):
-    return name.decode("utf-8", "backslashreplace")
+    return name.decode("utf-8", "backslashreplace").translate(_CONTROL_ESCAPES)
 
 
 def _components(name, what="member"):
@@ -345,6 +350,10 @@ def _apply_layer(tree, layer_path, overlay=False):
                 member = member._replace(xattrs={
                     key: value for key, value in member.xattrs.items()
                     if not key.startswith(OVERLAY_XATTR_PREFIX)})
+            if b"\0" in member.name or b"\0" in (member.linkname or b""):
+                # PAX path/linkpath records can hold one; no file system name can
+                raise InputError("%s: member %s has a NUL byte in its name or link target"
+                                 % (layer_path, _show(member.name)))
             parts = _components(member.name)
             base = parts[-1] if parts else b""
             if base.startswith(WHITEOUT_PREFIX):
@@ -452,7 +461,7 @@ def _extract_file(tree, member, dest, layer):
             os.fchown(fd, member.uid, member.gid)
         if not at_open:
             os.fchmod(fd, mode)                 # after the chown, which clears setuid bits
-        _set_xattrs(fd, member.xattrs, True)
+        _set_xattrs(fd, member, True)
         os.utime(fd, ns=_ns(member.mtime))
     finally:
         os.close(fd)
@@ -544,7 +553,7 @@ def _set_owner_xattrs(tree, path, member, fresh=True):
     """fresh: path was just created by us, so it is owned by tree.owner already."""
     if tree.is_root and (not fresh or tree.needs_chown(member)):
         os.lchown(path, member.uid, member.gid)
-    _set_xattrs(path, member.xattrs, False)
+    _set_xattrs(path, member, False)
 
 
 def _set_special_meta(tree, path, member):
@@ -554,15 +563,24 @@ def _set_special_meta(tree, path, member):
     os.utime(path, ns=_ns(member.mtime))
 
 
-def _set_xattrs(target, xattrs, follow):
-    """Best effort: unsupported or forbidden attributes are skipped."""
-    for key, value in (xattrs or {}).items():
+def _set_xattrs(target, member, follow):
+    """Best effort: unsupported or forbidden attributes are skipped quietly, malformed
+    ones (a security.capability the kernel cannot parse: EINVAL, a NUL in the name)
+    with a warning, since the image carries something that will not work."""
+    for key, value in (member.xattrs or {}).items():
         try:
             os.setxattr(target, key, value, follow_symlinks=follow)
         except OSError as exc:
-            if exc.errno not in IGNORED_XATTR_ERRORS:
+            if exc.errno in IGNORED_XATTR_ERRORS:
+                LOG.debug("xattr %s not set: %s", _show(key), exc.strerror)
+            elif exc.errno in MALFORMED_XATTR_ERRORS:
+                LOG.warning("%s: xattr %s skipped: %s", _show(member.name), _show(key),
+                            exc.strerror)
+            else:
                 raise
-            LOG.debug("xattr %s not set: %s", _show(key), exc.strerror)
+        except ValueError:              # a NUL byte in the name: os.setxattr refuses it
+            LOG.warning("%s: xattr %s skipped: NUL byte in its name", _show(member.name),
+                        _show(key))
 
 
 # -- data ------------------------------------------------------------------------------

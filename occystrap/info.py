@@ -5,13 +5,13 @@ only when their source, manifest or config, is available); render_text() gives t
 human format, including the left-aligned PrettyTable-style layer table (rendered here:
 prettytable is not a dependency).
 """
-import json
 import textwrap
 import unicodedata
 
 from ._native import IMPLEMENTATION
 from .compression import from_media_type
 from .errors import InputError
+from .jsonparse import parse_json
 from .model import format_size
 
 DIGEST_WIDTH = 25           # digests in tables: first 25 characters + "..."
@@ -27,7 +27,7 @@ def load_config(source):
     if data is None:
         return None
     try:
-        config = json.loads(data)
+        config = parse_json(data)
     except ValueError as exc:
         raise InputError("image config is not valid JSON: %s" % exc) from None
     if not isinstance(config, dict):

@@ -28,6 +28,7 @@ import time
 from . import model
 from .api import copy
 from .cache import open_cache
+from .compression import check_level
 from .errors import InputError, OccystrapError, OutputError, URIParseError
 from .filters import build_filter
 from .registryserver import BlobStream, PushedImage, RegistryHTTPError, RegistryServer
@@ -119,6 +120,8 @@ class Proxy:
         self.filter_specs = list(filter_specs)
         for spec in self.filter_specs:          # a bad -f fails now, not on the first push
             build_filter(spec)
+        check_level(self.options.get("compression") or "gzip",     # and so does a bad level
+                    self.options.get("compression_level"))
         self.host, self.port = parse_listen(listen)
         self.downstream, self.prefix = split_downstream(downstream)
         self.upstream = None

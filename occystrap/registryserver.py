@@ -44,6 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from . import model
 from .compression import from_media_type
 from .errors import InputError
+from .jsonparse import parse_json
 from .transports.base import ImageSource, LayerRef
 
 LOG = logging.getLogger(__name__)
@@ -902,9 +903,10 @@ class RegistryServer:
     def put_manifest(self, name, reference, body, header_type=""):
         """Validate a pushed manifest, run on_manifest, remember it; returns its digest."""
         try:
-            manifest = json.loads(body)
-        except ValueError:
-            raise RegistryHTTPError(400, "MANIFEST_INVALID", "manifest is not valid JSON")
+            manifest = parse_json(body)
+        except ValueError as exc:       # also a document nested too deeply (jsonparse)
+            raise RegistryHTTPError(400, "MANIFEST_INVALID",
+                                    "manifest is not valid JSON: %s" % exc) from None
         if not isinstance(manifest, dict):
             raise RegistryHTTPError(400, "MANIFEST_INVALID", "manifest is not a JSON object")
         media_type = (header_type if header_type in MANIFEST_TYPES + LIST_TYPES
@@ -970,9 +972,11 @@ class PushedImage(ImageSource):
         self.image = name
         self.tag = reference
         try:
-            manifest = json.loads(manifest_bytes)
-        except ValueError:
-            raise InputError("pushed manifest of %s is not valid JSON" % name) from None
+            manifest = parse_json(manifest_bytes)
+        except ValueError as exc:
+            raise InputError("pushed manifest of %s is not valid JSON: %s" % (name, exc)) from None
+        if not isinstance(manifest, dict):
+            raise InputError("pushed manifest of %s is not a JSON object" % name)
         if "manifests" in manifest:
             raise InputError("manifest lists are not supported (%s:%s)" % (name, reference))
         self._manifest = manifest
@@ -990,8 +994,10 @@ class PushedImage(ImageSource):
         return self._config
 
     def layers(self):
-        config = json.loads(self.config_bytes())
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        try:
+            diff_ids = model.config_diff_ids(parse_json(self.config_bytes()))
+        except ValueError as exc:
+            raise InputError("image config of %s is not valid: %s" % (self.image, exc)) from None
         layers = self._manifest.get("layers") or []
         if diff_ids and len(diff_ids) != len(layers):
             raise InputError("%s: config lists %d diff_ids but the manifest %d layers"

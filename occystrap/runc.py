@@ -16,6 +16,7 @@ import os
 import tempfile
 
 from .errors import InputError, OutputError
+from .jsonparse import parse_json
 
 LOG = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def write_bundle_files(bundle_dir, config_bytes):
     if isinstance(config_bytes, str):
         config_bytes = config_bytes.encode("utf-8")
     try:
-        image_config = json.loads(config_bytes)
+        image_config = parse_json(config_bytes)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError("image config is not valid JSON: %s" % exc) from None
     if not isinstance(image_config, dict):

@@ -8,7 +8,6 @@ in requests is irrelevant (the daemon ignores it); "localhost" is sent.
 Every failure becomes one line: the caller chooses InputError (docker:// source) or
 OutputError (docker:// sink), and a missing or refused socket says which socket.
 """
-import json
 import socket
 import urllib.parse
 
@@ -18,6 +17,7 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import NewConnectionError
 
 from .errors import InputError
+from .jsonparse import parse_json
 from .model import DOCKER_SOCKET
 
 DEFAULT_SOCKET = DOCKER_SOCKET
@@ -113,7 +113,7 @@ class UnixHTTPClient:
             version = MAX_API_VERSION
             if response.status == 200:
                 try:
-                    reported = json.loads(response.data).get("ApiVersion")
+                    reported = parse_json(response.data).get("ApiVersion")
                 except (ValueError, AttributeError):
                     reported = None
                 if reported and () < _version_tuple(reported) < _version_tuple(version):
@@ -152,7 +152,7 @@ def error_message(response):
     finally:
         response.release_conn()
     try:
-        message = json.loads(data).get("message")
+        message = parse_json(data).get("message")
     except (ValueError, AttributeError):
         message = None
     if not message:

@@ -3,6 +3,10 @@
 Parses `scheme://rest?query` into a URI and `name:k=v,...` into a FilterSpec.  No I/O.
 Fixes over 0.4.17: a comma-separated value may hold several items (`exclude:pattern=a,b`
 works, E.2 #9): a comma segment without `=` continues the previous value.
+
+Every scheme and filter declares the options it takes ({name: value type}, see
+check_options); 0.4.17 ignored misspelt options and used `?expand=maybe` as true, here
+both are refused with an Error naming the option.
 """
 import dataclasses
 import urllib.parse
@@ -13,12 +17,16 @@ ALIASES = {"file": "tar", "directory": "dir"}
 PATH_SCHEMES = frozenset(["tar", "dir", "oci", "mounts"])
 
 
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+
+
 def coerce(value):
     """Type-coerce a query/filter value as 0.4.17 did: booleans, then ints, else str."""
     lowered = value.lower()
-    if lowered in ("true", "yes", "1"):
+    if lowered in TRUE_WORDS:
         return True
-    if lowered in ("false", "no", "0"):
+    if lowered in FALSE_WORDS:
         return False
     try:
         return int(value)
@@ -50,7 +58,8 @@ class URI:
 def parse_uri(text):
     """Parse a source or destination URI.
 
-    :raises URIParseError: for a missing scheme or an empty path.
+    :raises URIParseError: for a missing scheme, an empty path, a malformed host part
+        (`[::1/x`) or a NUL byte (`%00`: no file name or socket path can hold one).
     """
     if ":" not in text:
         raise URIParseError("Missing scheme in URI: %s" % text)
@@ -58,10 +67,17 @@ def parse_uri(text):
     scheme = ALIASES.get(scheme.lower(), scheme.lower())
     if not rest.startswith("//"):
         rest = "//" + rest
-    parsed = urllib.parse.urlsplit("x:" + rest)
+    try:
+        parsed = urllib.parse.urlsplit("x:" + rest)
+    except ValueError as exc:        # an unbalanced IPv6 bracket
+        raise URIParseError("Invalid URI %s: %s" % (text, exc)) from None
+    query = urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)
+    if "\0" in urllib.parse.unquote(parsed.netloc + parsed.path) or \
+            any("\0" in key + value for key, value in query):
+        raise URIParseError("Invalid URI %s: it contains a NUL byte" % text.replace("\0", "\\0"))
     options = {}
     raw = {}
-    for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
+    for key, value in query:
         raw[key] = value
         value = coerce(value)
         if key in options:
@@ -115,3 +131,77 @@ def parse_filter(text):
             else:
                 options[last] += "," + segment.strip()
     return FilterSpec(name, {k: coerce(v) for k, v in options.items()}, text, options)
+
+
+# -- declared options -----------------------------------------------------------------
+# A declaration maps each accepted option name to a value type: a function from the text
+# as typed to the value, raising ValueError with what is accepted.
+
+def text(value):
+    """Any text, kept as typed (`?password=1234` stays a string, unlike 0.4.17)."""
+    return value
+
+
+def boolean(value):
+    """true/yes/1 or false/no/0, in any case (the words 0.4.17's coercion knew)."""
+    lowered = value.strip().lower()
+    if lowered in TRUE_WORDS:
+        return True
+    if lowered in FALSE_WORDS:
+        return False
+    raise ValueError("must be true or false (also yes/no, 1/0), not %r" % value)
+
+
+def integer(low=None, high=None):
+    """A value type for whole numbers in [low, high] (either bound may be None)."""
+    def parse(value):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+        if number is None or (low is not None and number < low) or \
+                (high is not None and number > high):
+            raise ValueError("must be %s, not %r" % (_describe_range(low, high), value))
+        return number
+    return parse
+
+
+def choice(*words):
+    """A value type for one of words (exactly as listed)."""
+    def parse(value):
+        if value not in words:
+            raise ValueError("must be one of %s, not %r" % (", ".join(words), value))
+        return value
+    return parse
+
+
+def _describe_range(low, high):
+    if low is not None and high is not None:
+        return "an integer from %d to %d" % (low, high)
+    if low is not None:
+        return "an integer of at least %d" % low
+    if high is not None:
+        return "an integer of at most %d" % high
+    return "an integer"
+
+
+def check_options(values, declared, aliases=None, where="URI"):
+    """The declared, typed options of `values` ({name: text as typed}).
+
+    aliases maps other accepted spellings to the declared name.  The result is keyed
+    by declared names; a later spelling of the same option wins.
+    :raises URIParseError: for an unknown name or a value its type refuses.
+    """
+    aliases = aliases or {}
+    typed = {}
+    for key, value in values.items():
+        name = aliases.get(key, key)
+        if name not in declared:
+            accepted = ", ".join(sorted(set(declared) | set(aliases))) or "none"
+            raise URIParseError("Unknown option %r for %s (accepted: %s)"
+                                % (key, where, accepted))
+        try:
+            typed[name] = declared[name](value)
+        except ValueError as exc:
+            raise URIParseError("%s: option %s %s" % (where, key, exc)) from None
+    return typed

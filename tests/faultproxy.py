@@ -7,7 +7,8 @@ nothing), "lost" (forward, then reset instead of answering: the request was done
 its answer is lost), an int
 status to answer instead, a (status, {header: value}) pair to answer with those
 headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
-header, or a float: seconds to wait before forwarding (a slow registry).  Each fault
+header, a float: seconds to wait before forwarding (a slow registry), or a function from the
+upstream's body to the body to send (a registry that answers nonsense).  Each fault
 fires `count` times, then the proxy forwards normally; fired() counts how often one did,
 `ranges` lists the (path, Range header) of every request that sent one.
 """
@@ -89,6 +90,8 @@ class FaultProxy:
                     return
                 if fault == "corrupt" and data:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
+                elif callable(fault):
+                    data = fault(data)
                 self.send_response(response.status)
                 rewrite = fault if isinstance(fault, tuple) and fault[0] == "header" else None
                 for key, value in response.getheaders():

@@ -70,8 +70,14 @@ def main(argv=None):
     except click.exceptions.Exit as exc:
         code = exc.exit_code
     except click.ClickException as exc:
-        exc.show()
-        code = exc.exit_code
+        if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+            # a bad value is bad input like any other (exit 1, one line); a malformed
+            # command line (missing argument, unknown option) keeps click's usage and 2
+            click.echo("Error: %s" % exc.format_message(), err=True)
+            code = 1
+        else:
+            exc.show()
+            code = exc.exit_code
     except (click.Abort, KeyboardInterrupt):   # click turns Ctrl-C into Abort
         click.echo("Error: interrupted", err=True)
         code = 130

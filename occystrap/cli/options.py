@@ -1,5 +1,33 @@
-"""The global options of 0.4.17 (A.1), with their environment variables."""
+"""The global options of 0.4.17 (A.1), with their environment variables.
+
+Numbers are range-checked here (docs/cli.md lists the ranges); a bad value is an
+`Error: Invalid value for '--X': ...` line and exit 1 (cli.main).
+"""
+import math
+
 import click
+
+from ..model import MAX_PARALLEL, MAX_RETRIES, RATE_LIMIT_RANGE
+
+
+class RateLimit(click.ParamType):
+    """Requests per second: a finite number in RATE_LIMIT_RANGE (click's FloatRange lets
+    nan through, and 0 or inf would mean no limit while looking like one)."""
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        low, high = RATE_LIMIT_RANGE
+        try:
+            rate = float(value)
+        except (TypeError, ValueError):
+            rate = math.nan
+        if not low <= rate <= high:         # false for nan too
+            self.fail("%r is not a number of requests per second from %s to %s"
+                      % (value, low, high), param, ctx)
+        return rate
+
+
+PARALLEL = click.IntRange(1, MAX_PARALLEL)
 
 OPTIONS = [
     click.option("--verbose", is_flag=True, help="Debug logging for occystrap."),
@@ -20,17 +48,17 @@ OPTIONS = [
     click.option("--ca-file", envvar="OCCYSTRAP_CA_FILE", type=click.Path(dir_okay=False),
                  help="PEM file of CA certificates to trust for registries (default: "
                       "SSL_CERT_FILE, else the system store)."),
-    click.option("-j", "--parallel", type=click.IntRange(min=1), default=4, show_default=True,
+    click.option("-j", "--parallel", type=PARALLEL, default=4, show_default=True,
                  envvar="OCCYSTRAP_PARALLEL", help="Layers processed at once."),
     click.option("--temp-dir", envvar="OCCYSTRAP_TEMP_DIR", help="Where temporary files go."),
     click.option("--layer-cache", envvar="OCCYSTRAP_LAYER_CACHE", help="Layer cache file."),
     click.option("-O", "--output-format", type=click.Choice(["text", "json"]), default="text",
                  help="Output format of info and check."),
-    click.option("--retries", type=click.IntRange(min=0), default=3, envvar="OCCYSTRAP_RETRIES",
-                 help="HTTP retries."),
-    click.option("--rate-limit", type=float, envvar="OCCYSTRAP_RATE_LIMIT",
-                 help="Maximum HTTP requests per second."),
-    click.option("-J", "--image-parallel", type=click.IntRange(min=1), default=3,
+    click.option("--retries", type=click.IntRange(0, MAX_RETRIES), default=3,
+                 envvar="OCCYSTRAP_RETRIES", help="HTTP retries."),
+    click.option("--rate-limit", type=RateLimit(), envvar="OCCYSTRAP_RATE_LIMIT",
+                 help="Maximum HTTP requests per second (%s to %s)." % RATE_LIMIT_RANGE),
+    click.option("-J", "--image-parallel", type=PARALLEL, default=3,
                  envvar="OCCYSTRAP_IMAGE_PARALLEL", help="Images processed at once."),
     click.option("--verify/--no-verify", default=True, envvar="OCCYSTRAP_VERIFY",
                  help="Verify the output after writing."),

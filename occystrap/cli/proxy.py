@@ -2,6 +2,7 @@
 import click
 
 from . import cli
+from .options import PARALLEL
 
 
 @cli.command(help="Run a filtering registry proxy.\n\n"
@@ -15,7 +16,7 @@ from . import cli
               help="Registry to push filtered images to: HOST[:PORT][/PREFIX].")
 @click.option("-f", "--filter", "filters", multiple=True,
               help="Filter spec name[:k=v,...]; repeat to chain, applied in order.")
-@click.option("-c", "--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("-c", "--concurrency", type=PARALLEL, default=4, show_default=True,
               help="Images processed at once (pushes and pulls).")
 @click.option("-u", "--upstream",
               help="Enable pull-through from [USER:PASS@]HOST[:PORT].")

@@ -17,8 +17,9 @@ from . import cli
 @click.argument("pattern")
 @click.pass_obj
 def search(options, regex, script_friendly, source, pattern):
-    spec = FilterSpec("search", {"pattern": pattern, "regex": regex,
-                                 "script_friendly": script_friendly}, "search")
+    typed = {"pattern": pattern, "regex": regex, "script_friendly": script_friendly}
+    spec = FilterSpec("search", typed, "search",
+                      raw={key: str(value) for key, value in typed.items()})
     with open_source(parse_uri(source), options) as image:
         copy(image, NullSink(), [Search(spec)], parallel=options["parallel"], verify=False,
              out=sys.stdout)

@@ -5,6 +5,7 @@ close()->bytes).  Content filters return a rewriting TarRewriter; observers (sea
 inspect) return an Observer that parses and passes the bytes through unchanged.
 """
 from .._native import rewrite
+from ..uri import check_options
 
 
 class Observer:
@@ -31,12 +32,17 @@ class Observer:
 class Filter:
     """Base class; `spec` is the parsed FilterSpec."""
     name = ""
+    OPTIONS = {}                    # the keys accepted: {name: value type} (uri.py)
+    OPTION_ALIASES = {}             # other spellings of them: {alias: name}
     changes_content = False
     after_rewrite = False           # set by the copier: a content filter runs before this
     local_path = None               # a local file the filter writes (inspect), if any
 
     def __init__(self, spec):
         self.spec = spec
+        # from the text as typed: 0.4.17's coercion made `ts=0` False and `pattern=1` True
+        self.values = check_options(spec.raw, self.OPTIONS, self.OPTION_ALIASES,
+                                    where="filter %s" % self.name)
         self.stages = {}            # layer index -> stage, for observers' reports
 
     @property
@@ -58,11 +64,6 @@ class Filter:
             return results[ref.index].diff_id.split(":", 1)[1]
         return ref.name
 
-    def option(self, *names, default=None, raw=False):
-        """The first of names given; raw=True returns the text as typed (no coercion,
-        so `ts=0` stays a number and `pattern=1` stays "1")."""
-        values = self.spec.raw if raw else self.spec.options
-        for name in names:
-            if name in values:
-                return values[name]
-        return default
+    def option(self, name, default=None):
+        """The typed value of option name (declared in OPTIONS), else default."""
+        return self.values.get(name, default)

@@ -8,19 +8,22 @@ subtree with it, hard links to dropped files go too, and whiteouts are never dro
 """
 from ..errors import URIParseError
 from .._native import globset, rewrite
+from ..uri import text
 from .base import Filter
 
 
 class Exclude(Filter):
     name = "exclude"
+    OPTIONS = {"pattern": text}
+    OPTION_ALIASES = {"patterns": "pattern"}
     changes_content = True
 
     def __init__(self, spec):
         super().__init__(spec)
-        pattern = self.option("pattern", "patterns", raw=True)
-        if pattern is None or pattern == "":
+        pattern = self.option("pattern")
+        if not pattern:
             raise URIParseError("exclude filter requires pattern option")
-        patterns = [p.strip() for p in str(pattern).split(",") if p.strip()]
+        patterns = [p.strip() for p in pattern.split(",") if p.strip()]
         try:
             self.globs = globset.GlobSet(patterns)
         except ValueError as exc:

@@ -7,7 +7,9 @@ import datetime
 import json
 
 from ..errors import OutputError, URIParseError
+from ..jsonparse import parse_json
 from ..transports.outpath import check_appendable
+from ..uri import text
 from .base import Filter, Observer
 
 
@@ -32,10 +34,11 @@ def _trim(created):
 
 class Inspect(Filter):
     name = "inspect"
+    OPTIONS = {"file": text}
 
     def __init__(self, spec):
         super().__init__(spec)
-        self.path = self.option("file", raw=True)
+        self.path = self.option("file")
         if not self.path:
             raise URIParseError("inspect filter requires file option")
         self.path = str(self.path)
@@ -52,7 +55,7 @@ class Inspect(Filter):
     def finish(self, source, results, out):
         history = []
         try:
-            config = json.loads(source.config_bytes())
+            config = parse_json(source.config_bytes())
             history = [h for h in config.get("history", []) if not h.get("empty_layer")]
         except (ValueError, AttributeError):
             pass

@@ -8,6 +8,7 @@ import fnmatch
 import re
 
 from ..errors import URIParseError
+from ..uri import boolean, text
 from .base import Filter, Observer
 
 TYPE_NAMES = {b"0": "file", b"\0": "file", b"7": "file", b"5": "directory",
@@ -28,16 +29,16 @@ def describe(member):
 
 class Search(Filter):
     name = "search"
+    OPTIONS = {"pattern": text, "regex": boolean, "script_friendly": boolean}
+    OPTION_ALIASES = {"script-friendly": "script_friendly"}
 
     def __init__(self, spec):
         super().__init__(spec)
-        pattern = self.option("pattern", raw=True)
-        if pattern is None or pattern == "":
+        self.pattern = self.option("pattern")
+        if not self.pattern:
             raise URIParseError("search filter requires pattern option")
-        self.pattern = str(pattern)
-        self.regex = bool(self.option("regex", default=False))
-        self.script_friendly = bool(self.option("script_friendly", "script-friendly",
-                                                default=False))
+        self.regex = self.option("regex", default=False)
+        self.script_friendly = self.option("script_friendly", default=False)
         if self.regex:
             try:
                 compiled = re.compile(self.pattern)

@@ -1,18 +1,22 @@
 """Transport registry: each scheme registers its source and/or sink factory.
 
-A factory takes (uri, options) where options are the global CLI options; lookups on an
-unknown scheme raise URIParseError with the 0.4.17 messages.
+A source or sink class is registered; its OPTIONS ({name: value type}, uri.py) and
+OPTION_ALIASES declare the URI query it accepts, and its from_uri(uri, options) gets the
+URI with those options checked and typed (options are the global CLI options).
+Lookups on an unknown scheme raise URIParseError with the 0.4.17 messages.
 """
+import dataclasses
 import importlib
 
 from ..errors import URIParseError
+from ..uri import check_options
 
 _SOURCES = {}
 _SINKS = {}
 
 
 def register(scheme, source=None, sink=None):
-    """Register factories for a URI scheme."""
+    """Register the source and/or sink class of a URI scheme."""
     if source is not None:
         _SOURCES[scheme] = source
     if sink is not None:
@@ -34,17 +38,29 @@ def _load(scheme):
                 raise                   # a real missing dependency, not a missing transport
 
 
-def open_source(uri, options=None):
+def _lookup(uri, role):
     _load(uri.scheme)
-    factory = _SOURCES.get(uri.scheme)
-    if factory is None:
-        raise URIParseError("Unknown input scheme: %s" % uri.scheme)
-    return factory(uri, options or {})
+    cls = (_SOURCES if role == "input" else _SINKS).get(uri.scheme)
+    if cls is None:
+        raise URIParseError("Unknown %s scheme: %s" % (role, uri.scheme))
+    return cls
+
+
+def checked(uri, role):
+    """uri with its query checked against the scheme's declaration for role ("input"
+    or "output") and typed; so a whole copy is refused before anything is opened.
+
+    :raises URIParseError: unknown scheme, unknown option or bad option value.
+    """
+    cls = _lookup(uri, role)
+    options = check_options(uri.raw or {}, cls.OPTIONS, cls.OPTION_ALIASES,
+                            where="%s:// %s" % (uri.scheme, role))
+    return dataclasses.replace(uri, options=options)
+
+
+def open_source(uri, options=None):
+    return _lookup(uri, "input").from_uri(checked(uri, "input"), options or {})
 
 
 def open_sink(uri, options=None):
-    _load(uri.scheme)
-    factory = _SINKS.get(uri.scheme)
-    if factory is None:
-        raise URIParseError("Unknown output scheme: %s" % uri.scheme)
-    return factory(uri, options or {})
+    return _lookup(uri, "output").from_uri(checked(uri, "output"), options or {})

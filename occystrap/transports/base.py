@@ -51,6 +51,8 @@ def layer_threads(parallel, source, sink=None):
 
 class ImageSource:
     """Base class for sources; subclasses set image/tag and implement the readers."""
+    OPTIONS = {}        # the URI query options accepted: {name: value type} (uri.py)
+    OPTION_ALIASES = {}     # other spellings of them: {alias: name}
     image = "unknown"
     tag = "unknown"
     network = False     # layers come over the network: -j threads may all wait on I/O
@@ -115,6 +117,8 @@ class LayerWriter:
 
 class ImageSink:
     """Base class for sinks."""
+    OPTIONS = {}        # as ImageSource.OPTIONS
+    OPTION_ALIASES = {}
     compression = "none"            # what the sink stores: none / gzip / zstd
     compression_level = None        # None: the codec's fast default
     layer_media_type = "application/vnd.docker.image.rootfs.diff.tar"

@@ -365,6 +365,38 @@ def test_manifest_refusals(client):
     assert response.status == 400
 
 
+@pytest.mark.parametrize("body, reason", [
+    (b"[" * 100000 + b"]" * 100000, "nested more than 100 levels deep"),
+    (b'{"schemaVersion": 2, "config": {"a": ' + b"[" * 200 + b"]" * 200 + b"}}",
+     "nested more than 100 levels deep"),
+    (b'{"schemaVersion": NaN}', "NaN is not a JSON value"),
+    (b"\xff\xfe", "not valid JSON"),
+], ids=["deep", "deep-config", "nan", "not-utf8"])
+def test_untrusted_manifest_json_is_a_clean_400(client, body, reason):
+    response, data = client("PUT", "/v2/img/manifests/deep", body=body,
+                            headers={"Content-Type": DOCKER_MANIFEST})
+    assert response.status == 400
+    error = json.loads(data)["errors"][0]
+    assert error["code"] == "MANIFEST_INVALID" and reason in error["message"]
+    response, _ = client("GET", "/v2/")          # the server is still answering
+    assert response.status == 200
+
+
+def test_deeply_nested_manifest_through_the_proxy(registry, proxies):
+    proxy = proxies(registry.url)
+    c = Client(proxy.port)
+    try:
+        response, data = c("PUT", "/v2/occy/deep/manifests/1",
+                           body=b"[" * 100000 + b"]" * 100000,
+                           headers={"Content-Type": DOCKER_MANIFEST})
+    finally:
+        c.close()
+    assert response.status == 400
+    assert json.loads(data)["errors"][0]["code"] == "MANIFEST_INVALID"
+    assert proxy.stop() == 0
+    assert "Traceback" not in proxy.stderr
+
+
 def test_response_headers_are_sanitized(tmp_path):
     """A value from a hook (or anywhere) with CR/LF cannot add a header (CWE-113)."""
     def lookup(name, reference, accept, method):

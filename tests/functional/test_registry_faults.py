@@ -1,5 +1,6 @@
 """Bad registry answers (injected in front of a real docker-registry): a clear Error,
 no half-written output and no half-pushed tag; transient faults are retried."""
+import json
 import os
 import re
 import urllib.error
@@ -241,3 +242,34 @@ def test_token_expiring_mid_upload_resumes(registry_token, token_server, streame
     skopeo("copy", "--src-tls-verify=false", "--src-creds", "testuser:testpass",
            "docker://%s/faults/expired:1" % registry_token.url, "docker-archive:%s" % out)
     assert skopeo.inspect("docker-archive:%s" % out)["Layers"] == info["diff_ids"]
+
+
+def _manifest_change(change):
+    def transform(data):
+        manifest = json.loads(data)
+        change(manifest)
+        return json.dumps(manifest).encode()
+    return transform
+
+
+@pytest.mark.parametrize("transform, message", [
+    (lambda data: b"[" * 100000 + b"]" * 100000,
+     "is not valid JSON: nested more than 100 levels deep"),
+    (lambda data: b"[1, 2]", "is not a JSON object"),
+    (lambda data: b'{"schemaVersion": NaN}', "NaN is not a JSON value"),
+    (_manifest_change(lambda m: m["layers"][0].update(digest="sha256:../../../v2/_catalog")),
+     "bad descriptor digest 'sha256:../../../v2/_catalog'"),
+    (_manifest_change(lambda m: m["layers"][1].update(size="12")), "bad size '12' of sha256:"),
+    (_manifest_change(lambda m: m["config"].update(mediaType=5)), "bad mediaType 5 of sha256:"),
+    (_manifest_change(lambda m: m.update(layers=[["x"]])), "bad descriptor digest ['x']"),
+], ids=["deep", "list", "nan", "digest-path", "size-text", "media-type-number", "layer-list"])
+def test_malformed_manifest_from_the_registry(registry, pushed, tmp_path, transform, message):
+    with FaultProxy(registry.url) as proxy:
+        proxy.add("GET", r"/manifests/1$", transform, count=100)
+        out = tmp_path / "o.tar"
+        proc = occystrap("--insecure", "process", "registry://%s/faults/src:1" % proxy.address,
+                         "tar://%s" % out, check=False)
+        info = occystrap("--insecure", "info", "registry://%s/faults/src:1" % proxy.address,
+                         check=False)
+    assert message in proc.stderr and message in info.stderr
+    assert not out.exists()

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from occystrap import compression
-from occystrap.errors import InputError
+from occystrap.errors import InputError, OptionError
 from tests import imagebuilder as ib
 
 DATA = os.urandom(100000) + b"text " * 50000
@@ -66,6 +66,16 @@ def test_compressor_round_trip_and_determinism(kind):
     assert b"".join(compression.iter_uncompressed(io.BytesIO(blob), kind)) == DATA
 
 
-def test_gzip_level_is_checked():
-    with pytest.raises(InputError, match="0-3"):
-        compression.compressor("gzip", 9)
+@pytest.mark.parametrize("kind, level, accepted", [
+    ("gzip", 9, "0 to 3"), ("gzip", -1, "0 to 3"), ("zstd", 0, "1 to 22"), ("zstd", 23, "1 to 22")])
+def test_compression_level_is_checked(kind, level, accepted):
+    message = "for %s must be from %s, not %d" % (kind, accepted, level)
+    with pytest.raises(OptionError, match=message):
+        compression.compressor(kind, level)
+
+
+@pytest.mark.parametrize("kind, level", [("gzip", 0), ("gzip", 3), ("zstd", 1), ("zstd", 22)])
+def test_compression_level_bounds_work(kind, level):
+    codec = compression.compressor(kind, level)
+    blob = codec.compress(DATA) + codec.flush()
+    assert b"".join(compression.iter_uncompressed(io.BytesIO(blob), kind)) == DATA

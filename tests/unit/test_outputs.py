@@ -5,6 +5,9 @@ import tarfile
 
 import pytest
 
+from occystrap.api import rewrite_config
+from occystrap.errors import InputError
+from occystrap.transports.base import LayerResult
 from tests import imagebuilder as ib
 from tests.cli import occystrap
 
@@ -136,3 +139,16 @@ def test_inspect_after_a_rewrite_names_rewritten_layers(image, tmp_path):
         manifest = json.load(tar.extractfile("manifest.json"))[0]
     ids = [layer["Id"] for layer in json.loads(jsonl.read_text())["layers"]]
     assert ids == ["sha256:" + name.split("/")[0] for name in reversed(manifest["Layers"])]
+
+
+@pytest.mark.parametrize("config", [b'{"rootfs": null}', b"{}"])
+def test_rewrite_config_adds_a_missing_rootfs(config):
+    result = LayerResult(0, "sha256:" + "a" * 64, 1, "sha256:" + "b" * 64, 1, "x")
+    assert json.loads(rewrite_config(config, [result]))["rootfs"] == \
+        {"type": "layers", "diff_ids": ["sha256:" + "a" * 64]}
+
+
+@pytest.mark.parametrize("config", [b"[1]", b'{"rootfs": {"diff_ids": "x"}}', b"[" * 200])
+def test_rewrite_config_refuses_malformed_configs(config):
+    with pytest.raises(InputError, match="image config is not valid"):
+        rewrite_config(config, [])

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from occystrap.errors import URIParseError
+from occystrap.errors import OptionError, URIParseError
 from occystrap.transports.registry.auth import (docker_config_credentials, parse_challenge,
                                                  parse_challenges, resolve_credentials)
 from occystrap.transports.registry.client import RateLimiter, retry_after_seconds
@@ -254,6 +254,7 @@ def test_retry_after():
     assert retry_after_seconds(email.utils.formatdate(now + 999, usegmt=True), now=now) == 60.0
 
 
-def test_rate_limiter_rejects_nonsense():
-    with pytest.raises(ValueError):
-        RateLimiter(0)
+@pytest.mark.parametrize("rate", [0, -1, float("nan"), float("inf"), 1e-9, 2e6])
+def test_rate_limiter_rejects_nonsense(rate):
+    with pytest.raises(OptionError, match="rate limit must be from 0.01 to 1000000"):
+        RateLimiter(rate)

@@ -6,4 +6,4 @@ from .. import register
 from .sink import DirectorySink
 from .source import DirectorySource
 
-register("dir", source=DirectorySource.from_uri, sink=DirectorySink.from_uri)
+register("dir", source=DirectorySource, sink=DirectorySink)

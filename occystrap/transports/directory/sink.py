@@ -21,7 +21,9 @@ import tempfile
 from ... import tarindex
 from ...background_expand import BackgroundExpander
 from ...errors import OutputError
+from ...jsonparse import parse_json
 from ...model import digest_hex, repo_tags, sha256_digest
+from ...uri import boolean
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 from ..outpath import replace_tree
@@ -94,6 +96,7 @@ def _remove_claimed(claims):
 
 
 class DirectorySink(ImageSink):
+    OPTIONS = {"unique_names": boolean, "expand": boolean}
     def __init__(self, path, unique_names=False, expand=False):
         self.path = os.path.abspath(path)
         self.unique_names = bool(unique_names)
@@ -203,7 +206,7 @@ class DirectorySink(ImageSink):
             if os.path.exists(path):
                 try:
                     with open(path, "rb") as fileobj:
-                        catalog = json.load(fileobj)
+                        catalog = parse_json(fileobj.read())
                 except ValueError:
                     catalog = {}
             catalog.setdefault(self.image, {})[self.tag] = self.manifest_name

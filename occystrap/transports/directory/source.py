@@ -10,23 +10,18 @@ from its `<name>/layer.tar` file (sinks name layers by diff_id, so no path doubl
 An expanded root filesystem (`expand=true`, oci://) cannot be turned back into layers;
 the layer files next to it are what is read, and when they are gone the error says so.
 """
-import json
 import os
 import posixpath
 
 from ...errors import InputError
-from ...model import DOCKER_LAYER_TAR
+from ...jsonparse import parse_json
+from ...model import DOCKER_LAYER_TAR, config_diff_ids, save_manifest_entries, split_repotag
+from ...uri import text
 from ..base import ImageSource, LayerRef
 
 
-def _split_repotag(repotag):
-    name, _, tag = repotag.rpartition(":")
-    if not name or "/" in tag:
-        return repotag, "latest"
-    return name, tag
-
-
 class DirectorySource(ImageSource):
+    OPTIONS = {"image": text, "tag": text}
     thread_safe_blobs = True
 
     def __init__(self, path, image=None, tag=None):
@@ -43,15 +38,14 @@ class DirectorySource(ImageSource):
 
     @classmethod
     def from_uri(cls, uri, options):
-        # as typed: the URI grammar coerces `tag=1` to True (A.4)
-        return cls(uri.path, image=uri.raw.get("image"), tag=uri.raw.get("tag"))
+        return cls(uri.path, image=uri.options.get("image"), tag=uri.options.get("tag"))
 
     # -- choosing the image ----------------------------------------------------------
     def _json(self, name):
         path = self._inside(os.path.join(self.path, name), name)
         try:
             with open(path, "rb") as fileobj:
-                return json.load(fileobj)
+                return parse_json(fileobj.read())
         except FileNotFoundError:
             raise InputError("dir://%s: %s is missing" % (self.path, name)) from None
         except ValueError as exc:
@@ -110,10 +104,10 @@ class DirectorySource(ImageSource):
         return name
 
     def _load_entry(self, name, image, tag):
-        manifest = self._json(name)
-        if not isinstance(manifest, list) or not manifest \
-                or not all(isinstance(e, dict) for e in manifest):
-            raise InputError("dir://%s: %s lists no image" % (self.path, name))
+        try:
+            manifest = save_manifest_entries(self._json(name))
+        except ValueError as exc:
+            raise InputError("dir://%s: %s %s" % (self.path, name, exc)) from None
         entry = manifest[0]
         if self.image != "unknown":
             wanted = {"%s:%s" % (self.image, self.tag),
@@ -127,9 +121,7 @@ class DirectorySource(ImageSource):
                     "unique_names replaced it)" % (self.path, name,
                                                    entry["RepoTags"][0], self.image, self.tag))
         elif entry.get("RepoTags"):
-            self.image, self.tag = _split_repotag(entry["RepoTags"][0])
-        if not isinstance(entry.get("Config"), str) or not isinstance(entry.get("Layers"), list):
-            raise InputError("dir://%s: %s lacks Config or Layers" % (self.path, name))
+            self.image, self.tag = split_repotag(entry["RepoTags"][0])
         return entry
 
     # -- files -----------------------------------------------------------------------
@@ -163,9 +155,8 @@ class DirectorySource(ImageSource):
         except OSError as exc:
             raise InputError("cannot read %s: %s" % (path, exc.strerror)) from None
         try:
-            config = json.loads(data)
-            self._diff_ids = list(config["rootfs"]["diff_ids"])
-        except (ValueError, KeyError, TypeError) as exc:
+            self._diff_ids = config_diff_ids(parse_json(data))
+        except ValueError as exc:
             raise InputError("dir://%s: config %s is not an image config: %s"
                              % (self.path, name, exc)) from None
         return data

@@ -5,4 +5,4 @@ from .. import register
 from .sink import DockerSink
 from .source import DockerSource
 
-register("docker", source=DockerSource.from_uri, sink=DockerSink.from_uri)
+register("docker", source=DockerSource, sink=DockerSink)

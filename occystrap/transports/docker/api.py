@@ -6,20 +6,21 @@ its load result as a plain `{"stream": ...}` line, dockerd as JSON-lines progres
 Image names are URL-quoted except for the `/`, `:` and `@` of a reference, which both
 routers accept literally (`/images/{name:.*}/json`).
 """
-import json
 import urllib.parse
 
 import urllib3
 
+from ...jsonparse import parse_json, parse_json_prefix
 from ...unixhttp import DEFAULT_SOCKET, UnixHTTPClient, error_message, one_line
+from ...uri import text
 
 CHUNK = 1 << 20
+DAEMON_OPTIONS = {"socket": text}     # what docker:// and dockerpush:// URIs accept, both ways
 
 
 def socket_of(uri):
     """The `?socket=` of a docker:// URI, else /var/run/docker.sock."""
-    value = uri.options.get("socket")
-    return str(value) if value not in (None, "", True) else DEFAULT_SOCKET
+    return uri.options.get("socket") or DEFAULT_SOCKET
 
 
 def reference(uri):
@@ -51,9 +52,13 @@ class DockerAPI:
         if response.status == 404:
             return None
         try:
-            return json.loads(response.data)
-        except ValueError:
-            raise self.error("Docker daemon: bad JSON from image inspect of %s" % ref) from None
+            inspected = parse_json(response.data)
+        except ValueError as exc:
+            raise self.error("Docker daemon: bad JSON from image inspect of %s: %s"
+                             % (ref, exc)) from None
+        if not isinstance(inspected, dict):
+            raise self.error("Docker daemon: image inspect of %s is not a JSON object" % ref)
+        return inspected
 
     def save(self, ref, fileobj):
         """Stream `GET /images/{ref}/get` (a docker-save tarball) into fileobj."""
@@ -122,7 +127,6 @@ def progress_messages(response, error, what):
 
 def _json_lines(response):
     """Parse a JSON-lines (or concatenated JSON) stream; undecodable text is skipped."""
-    decoder = json.JSONDecoder()
     buffer = ""
     for chunk in response.stream(CHUNK):
         buffer += chunk.decode("utf-8", "replace")
@@ -131,7 +135,7 @@ def _json_lines(response):
             if not buffer:
                 break
             try:
-                value, end = decoder.raw_decode(buffer)
+                value, end = parse_json_prefix(buffer)
             except ValueError:
                 if "\n" in buffer:              # a complete line that is not JSON
                     buffer = buffer.split("\n", 1)[1]

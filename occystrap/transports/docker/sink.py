@@ -22,12 +22,14 @@ from ...errors import OutputError
 from ...model import sha256_digest
 from ..base import ImageSink
 from ..tarball.sink import TarballSink
-from .api import DockerAPI, reference, socket_of
+from .api import DAEMON_OPTIONS, DockerAPI, reference, socket_of
 
 LOG = logging.getLogger(__name__)
 
 
 class DockerSink(ImageSink):
+    OPTIONS = DAEMON_OPTIONS
+
     def __init__(self, name, tag, socket_path, temp_dir=None):
         self.name, self.tag = name, tag
         self.ref = "%s:%s" % (name, tag)

@@ -16,12 +16,13 @@ import tempfile
 from ...errors import InputError
 from ..base import FetchedSource
 from ..tarball.source import TarballSource
-from .api import DockerAPI, reference, socket_of
+from .api import DAEMON_OPTIONS, DockerAPI, reference, socket_of
 
 
 class DaemonSource(FetchedSource):
     """A source fetched from a Docker/podman daemon: the image must exist (inspect), then
     _fetch(api, ref, inspected, temp_dir) gets it; close() undoes a partial fetch."""
+    OPTIONS = DAEMON_OPTIONS
     thread_safe_blobs = True
 
     def __init__(self, name, tag, ref, socket_path, temp_dir=None):

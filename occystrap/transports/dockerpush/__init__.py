@@ -4,4 +4,4 @@ registry on 127.0.0.1 (spec B.13/B.14).  A source only."""
 from .. import register
 from .source import DockerPushSource
 
-register("dockerpush", source=DockerPushSource.from_uri)
+register("dockerpush", source=DockerPushSource)

@@ -3,4 +3,4 @@ PATH/rootfs (needs root; see docs/mounts.md)."""
 from .. import register
 from .sink import MountsSink
 
-register("mounts", sink=MountsSink.from_uri)
+register("mounts", sink=MountsSink)

@@ -2,4 +2,4 @@
 from .. import register
 from .sink import OciBundleSink
 
-register("oci", sink=OciBundleSink.from_uri)
+register("oci", sink=OciBundleSink)

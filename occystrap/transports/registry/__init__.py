@@ -3,4 +3,4 @@ from .. import register
 from .sink import RegistrySink
 from .source import RegistrySource
 
-register("registry", source=RegistrySource.from_uri, sink=RegistrySink.from_uri)
+register("registry", source=RegistrySource, sink=RegistrySink)

@@ -13,11 +13,11 @@ at a token that is not followed by "=".
 """
 import base64
 import binascii
-import json
 import logging
 import os
 import re
 
+from ...jsonparse import parse_json
 from .reference import DOCKER_HUB_HOSTS
 
 LOG = logging.getLogger(__name__)
@@ -154,8 +154,8 @@ def docker_config_credentials(host, docker_config=None):
     if config is None or isinstance(config, (str, os.PathLike)):
         path = config or default_docker_config_path()
         try:
-            with open(path, encoding="utf-8") as f:
-                config = json.load(f)
+            with open(path, "rb") as f:
+                config = parse_json(f.read())
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:

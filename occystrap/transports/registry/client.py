@@ -20,7 +20,6 @@ is only sent to the registry itself, never to a host a blob request is sent on t
 """
 import base64
 import email.utils
-import json
 import logging
 import os
 import re
@@ -31,7 +30,9 @@ import urllib.parse
 
 import urllib3
 
-from ...errors import OccystrapError
+from ...errors import OccystrapError, OptionError
+from ...jsonparse import parse_json
+from ...model import RATE_LIMIT_RANGE
 from .auth import parse_challenges
 
 LOG = logging.getLogger(__name__)
@@ -103,8 +104,10 @@ class RateLimiter:
     """
 
     def __init__(self, rate):
-        if rate <= 0:
-            raise ValueError("rate limit must be positive, not %r" % rate)
+        low, high = RATE_LIMIT_RANGE
+        if not low <= rate <= high:         # false for nan too
+            raise OptionError("rate limit must be from %s to %s requests per second, not %r"
+                              % (low, high, rate))
         self.interval = 1.0 / rate
         self._lock = threading.Lock()
         self._next = 0.0
@@ -219,13 +222,13 @@ def _describe_error(status, reason, body):
     """(code, "CODE: message") from a distribution error body (spec "Error Codes":
     {"errors": [{"code", "message", "detail"}]}), else the reason phrase."""
     try:
-        errors = json.loads(body).get("errors") or []
+        errors = parse_json(body).get("errors") or []
         first = errors[0]
         code = str(first.get("code") or "")
         message = str(first.get("message") or "")
         if code or message:
             return code or None, ": ".join(filter(None, (code, message)))
-    except (ValueError, AttributeError, IndexError, TypeError):
+    except (ValueError, AttributeError, IndexError, KeyError, TypeError):   # any shape
         pass
     text = body[:200].decode("utf-8", "replace").strip() if body else ""
     if text and "\n" not in text and not text.startswith("<"):
@@ -396,7 +399,7 @@ class RegistryClient:
         time.sleep(delay)
 
     def _backoff(self, attempt):
-        return min(self.backoff * (2 ** attempt), MAX_BACKOFF)
+        return min(self.backoff * (2 ** min(attempt, 16)), MAX_BACKOFF)
 
     # -- authentication -------------------------------------------------------------------
     def _basic_header(self):
@@ -498,7 +501,7 @@ class RegistryClient:
                                     % (self.host, where, response.status, detail),
                                     status=response.status, code=code)
             try:
-                answer = json.loads(response.data)
+                answer = parse_json(response.data)
                 token = answer.get("token") or answer.get("access_token")
                 lifetime = float(answer.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
             except (ValueError, AttributeError, TypeError):

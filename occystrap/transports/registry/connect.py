@@ -1,12 +1,23 @@
 """Build a RegistryClient from a registry:// URI and the global options.
 
-URI query values override the globals, as in 0.4.17 (A.4): os, arch/architecture,
-variant, username, password, insecure, ca_file, compression.
+URI query values override the globals, as in 0.4.17 (A.4).  The options each
+direction accepts are declared here: 0.4.17's (A.4) plus ca_file and, for output,
+compression_level.
 """
 from ... import __version__
+from ...compression import LEVELS
+from ...model import MAX_PARALLEL
+from ...uri import boolean, choice, integer, text
 from .auth import resolve_credentials
 from .client import RegistryClient
 from .reference import parse_reference
+
+_COMMON = {"username": text, "password": text, "insecure": boolean, "ca_file": text,
+           "max_workers": integer(1, MAX_PARALLEL)}
+SOURCE_OPTIONS = dict(_COMMON, os=text, arch=text, variant=text)
+SOURCE_ALIASES = {"architecture": "arch"}
+# compression_level is checked against the compression (gzip and zstd differ) by the sink.
+SINK_OPTIONS = dict(_COMMON, compression=choice(*LEVELS), compression_level=integer())
 
 
 def setting(uri, options, *names, default=None):
@@ -25,8 +36,8 @@ def connect(uri, options):
     ref = parse_reference(uri.path)
     username, password = resolve_credentials(
         ref.host, options.get("username"), options.get("password"),
-        uri_username=_text(uri.options.get("username")) or ref.username,
-        uri_password=_text(uri.options.get("password")) or ref.password)
+        uri_username=uri.options.get("username") or ref.username,
+        uri_password=uri.options.get("password") or ref.password)
     client = RegistryClient(
         ref.api_host, insecure=bool(setting(uri, options, "insecure", default=False)),
         ca_file=setting(uri, options, "ca_file"), username=username, password=password,
@@ -34,8 +45,3 @@ def connect(uri, options):
         pool_size=max(8, int(setting(uri, options, "max_workers", "parallel", default=4)) * 2),
         user_agent="occystrap/%s" % __version__)
     return ref, client
-
-
-def _text(value):
-    # Query values are type-coerced (A.4): ?password=1234 arrives as an int.
-    return None if value is None else str(value)

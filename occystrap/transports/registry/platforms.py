@@ -5,6 +5,7 @@ Hub's `arm64/v8`.  Here the variant is optional where it is unambiguous, and arm
 without a variant means v8 (the OCI image-index platform rules).
 """
 from ...errors import InputError
+from ...model import is_digest
 
 DEFAULT_VARIANTS = {"arm64": "v8"}
 
@@ -19,7 +20,9 @@ def select(index, os_name="linux", architecture="amd64", variant=""):
 
     :raises InputError: naming the platforms on offer when none or several match.
     """
-    manifests = [m for m in index.get("manifests", []) if isinstance(m, dict)]
+    # entries a registry got wrong (no platform object, a bad digest) are never chosen
+    manifests = [m for m in index.get("manifests") or [] if isinstance(m, dict)
+                 and isinstance(m.get("platform"), dict) and is_digest(m.get("digest"))]
     candidates = [m for m in manifests
                   if (m.get("platform") or {}).get("os") == os_name
                   and (m.get("platform") or {}).get("architecture") == architecture]
@@ -35,9 +38,8 @@ def select(index, os_name="linux", architecture="amd64", variant=""):
                                  {_variant(m["platform"]) for m in candidates}))))
         candidates = preferred
     if not candidates:
-        offered = sorted({"/".join(filter(None, [(m.get("platform") or {}).get("os"),
-                                                  (m.get("platform") or {}).get("architecture"),
-                                                  (m.get("platform") or {}).get("variant")]))
+        offered = sorted({"/".join(str(m["platform"][key]) for key in
+                                   ("os", "architecture", "variant") if m["platform"].get(key))
                           for m in manifests})
         raise InputError("Could not find a matching manifest for this os / architecture / "
                          "variant (%s/%s%s); available: %s" % (

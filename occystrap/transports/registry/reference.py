@@ -13,17 +13,14 @@ import re
 import urllib.parse
 
 from ...errors import URIParseError
+from ...model import DIGEST_RES
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(r"^%s(?:/%s)*$" % (_COMPONENT, _COMPONENT))
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 HOST_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
                      r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-                     r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
-# Registered algorithms of the OCI image spec (descriptor.md, "Digests").
-DIGEST_RES = {"sha256": re.compile(r"^[a-f0-9]{64}$"),
-              "sha512": re.compile(r"^[a-f0-9]{128}$")}
-
+                     r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?$")
 DEFAULT_TAG = "latest"
 # Docker Hub's names: the CLI and ~/.docker/config.json say docker.io / index.docker.io,
 # but the distribution API lives on registry-1.docker.io and official images are
@@ -120,8 +117,11 @@ def parse_reference(path):
         password = urllib.parse.unquote(secret) if colon else None
     if not head:
         _fail(original, "no registry host")
-    if not HOST_RE.match(head):
+    host = HOST_RE.match(head)
+    if not host:
         _fail(original, "bad registry host %r" % head)
+    if host.group("port") is not None and not 0 < int(host.group("port")) < 65536:
+        _fail(original, "port %s is not from 1 to 65535" % host.group("port"))
     if not slash or not rest.strip("/"):
         _fail(original, "no repository name after the host %r" % head)
 

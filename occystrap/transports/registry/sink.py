@@ -18,10 +18,11 @@ import threading
 import urllib.parse
 
 from ... import model
+from ...compression import check_level
 from ...errors import OutputError
 from ..base import ImageSink, LayerResult, LayerWriter, RestartLayer
 from .client import RegistryError
-from .connect import connect, setting
+from .connect import SINK_OPTIONS, connect, setting
 
 CHUNK = 1 << 20                     # bytes per queued piece of a streamed upload
 QUEUE_DEPTH = 4                     # pieces in flight per layer: bounded memory
@@ -217,15 +218,19 @@ def _with_digest(location, digest):
 
 
 class RegistrySink(ImageSink):
+    OPTIONS = SINK_OPTIONS
     network = True
+
     def __init__(self, uri, options):
-        self.ref, self.client = connect(uri, options)
-        self.scope = "repository:%s:pull,push" % self.ref.repository
         self.compression = setting(uri, options, "compression", default="gzip") or "gzip"
         if self.compression not in ("gzip", "zstd"):
             raise OutputError("unsupported compression for registry output: %s"
                               % self.compression)
-        self.compression_level = setting(uri, options, "compression_level")
+        level = setting(uri, options, "compression_level")
+        check_level(self.compression, level)      # before connecting: a typo fails fast
+        self.compression_level = level
+        self.ref, self.client = connect(uri, options)
+        self.scope = "repository:%s:pull,push" % self.ref.repository
         self.flavour = "oci" if self.compression == "zstd" else "docker"
         self.layer_media_type = LAYER_TYPES[(self.flavour, self.compression)]
         self._lock = threading.Lock()

@@ -8,16 +8,16 @@ while they stream, and a blob cut off mid-transfer resumes with a Range request.
 """
 import hashlib
 import io
-import json
 
 import urllib3
 
 from ... import model
 from ...errors import InputError
+from ...jsonparse import parse_json
 from ..base import ImageSource, LayerRef
 from . import platforms
 from .client import RegistryError
-from .connect import connect, setting
+from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect, setting
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
@@ -40,6 +40,8 @@ def checked_manifest(response, reference, image):
 
 
 class RegistrySource(ImageSource):
+    OPTIONS = SOURCE_OPTIONS
+    OPTION_ALIASES = SOURCE_ALIASES
     network = True
     thread_safe_blobs = True
 
@@ -74,9 +76,11 @@ class RegistrySource(ImageSource):
             raise
         raw = checked_manifest(response, reference, self.ref)
         try:
-            manifest = json.loads(raw)
-        except ValueError:
-            raise InputError("manifest of %s is not valid JSON" % self.ref) from None
+            manifest = parse_json(raw)
+        except ValueError as exc:
+            raise InputError("manifest of %s is not valid JSON: %s" % (self.ref, exc)) from None
+        if not isinstance(manifest, dict):
+            raise InputError("manifest of %s is not a JSON object" % self.ref)
         media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
         if media_type not in MANIFEST_TYPES:
             media_type = manifest.get("mediaType") or (
@@ -97,6 +101,11 @@ class RegistrySource(ImageSource):
         if not isinstance(manifest.get("config"), dict) or not isinstance(
                 manifest.get("layers"), list):
             raise InputError("manifest of %s has no config or layers" % self.ref)
+        try:
+            for desc in [manifest["config"]] + manifest["layers"]:
+                model.check_descriptor(desc)
+        except ValueError as exc:
+            raise InputError("manifest of %s: %s" % (self.ref, exc)) from None
         return manifest, raw, media_type
 
     def manifest(self):
@@ -118,8 +127,10 @@ class RegistrySource(ImageSource):
         return BlobReader(self.client, self._blob_url(digest), self.scope, digest, size)
 
     def layers(self):
-        config = json.loads(self.config_bytes())
-        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
+        try:
+            diff_ids = model.config_diff_ids(parse_json(self.config_bytes()))
+        except ValueError as exc:
+            raise InputError("image config of %s is not valid: %s" % (self.ref, exc)) from None
         layers = self._manifest["layers"]
         if diff_ids and len(diff_ids) != len(layers):
             raise InputError("%s: config lists %d diff_ids but the manifest %d layers"

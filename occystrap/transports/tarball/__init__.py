@@ -3,4 +3,4 @@ from .. import register
 from .sink import TarballSink
 from .source import TarballSource
 
-register("tar", source=TarballSource.from_uri, sink=TarballSink.from_uri)
+register("tar", source=TarballSource, sink=TarballSink)

@@ -5,14 +5,15 @@ slice of the file, read by its own handle (no whole layer in RAM, upstream B.14)
 Handles symlinked layers (`<id>/layer.tar -> ../<diffid>.tar`, podman and skopeo) and
 names each layer by its blob, never the empty string (upstream E.2 #10/#11).
 """
-import json
 import os
 import posixpath
 
 from ... import tarindex
 from ...errors import InputError
+from ...jsonparse import parse_json
 from ...fileslice import FileSlice
-from ...model import digest_hex, sha256_digest
+from ...model import (check_descriptor, config_diff_ids, digest_hex, save_manifest_entries,
+                      sha256_digest, split_repotag)
 from ..._native._common import LNKTYPE, SYMTYPE, TarError
 from ..base import ImageSource, LayerRef
 
@@ -65,7 +66,7 @@ class TarballSource(ImageSource):
 
     def _json(self, name):
         try:
-            return json.loads(self._read(name))
+            return parse_json(self._read(name))
         except ValueError as exc:
             raise InputError("%s: %s is not valid JSON: %s" % (self.path, name, exc)) from None
 
@@ -76,25 +77,18 @@ class TarballSource(ImageSource):
                 raise InputError("%s: legacy Docker format (pre-1.10, no manifest.json) "
                                  "is not supported" % self.path)
             raise InputError("%s is not a docker-save tarball (no manifest.json)" % self.path)
-        manifest = self._json("manifest.json")
-        if not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict):
-            raise InputError("%s: manifest.json lists no image" % self.path)
-        entry = manifest[0]
-        if "Config" not in entry or not isinstance(entry.get("Layers"), list):
-            raise InputError("%s: manifest.json entry lacks Config or Layers" % self.path)
+        try:
+            entry = save_manifest_entries(self._json("manifest.json"))[0]
+        except ValueError as exc:
+            raise InputError("%s: manifest.json %s" % (self.path, exc)) from None
         self._entry = entry
-        tags = entry.get("RepoTags") or []
-        if tags:
-            name, _, tag = tags[0].rpartition(":")
-            if "/" in tag or not name:
-                name, tag = tags[0], "latest"
-            self.image, self.tag = name, tag
+        if entry.get("RepoTags"):
+            self.image, self.tag = split_repotag(entry["RepoTags"][0])
         self._config = self._read(entry["Config"])
         try:
-            config = json.loads(self._config)
-            self._diff_ids = list(config.get("rootfs", {}).get("diff_ids", []))
-        except (ValueError, AttributeError) as exc:
-            raise InputError("%s: image config is not valid JSON: %s" % (self.path, exc)) from None
+            self._diff_ids = config_diff_ids(parse_json(self._config))
+        except ValueError as exc:
+            raise InputError("%s: image config is not valid: %s" % (self.path, exc)) from None
         if len(self._diff_ids) != len(entry["Layers"]):
             raise InputError("%s: config lists %d diff_ids but manifest.json %d layers"
                              % (self.path, len(self._diff_ids), len(entry["Layers"])))
@@ -109,11 +103,12 @@ class TarballSource(ImageSource):
         try:
             index = self._json("index.json")
             for desc in index.get("manifests", []):
-                manifest = self._json("blobs/" + desc["digest"].replace(":", "/"))
+                manifest = self._json("blobs/" + check_descriptor(desc)["digest"].replace(":", "/"))
                 for layer in manifest.get("layers", []):
+                    check_descriptor(layer)
                     types["blobs/" + layer["digest"].replace(":", "/")] = layer.get("mediaType")
-        except (InputError, KeyError, TypeError, AttributeError):
-            return {}
+        except (InputError, ValueError, KeyError, TypeError, AttributeError):
+            return {}           # the layers' magic bytes still tell their compression
         return types
 
     # -- ImageSource -----------------------------------------------------------------
