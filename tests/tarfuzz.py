@@ -31,7 +31,6 @@ import signal
 import sys
 import tarfile
 import time
-import zlib
 
 KiB, MiB = 1024, 1024 * 1024
 CAP = 1 * MiB                       # our limit on extended data (issue 8)
