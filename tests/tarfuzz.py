@@ -807,10 +807,38 @@ def oracle_quirk(ours, theirs, info, data):
     return ours == theirs
 
 
+MEMBER_KEYS = re.compile(rb"\d+ (path|linkpath|size|uid|gid|mtime|uname|gname)=")
+
+
+def _oracle_kind(data, info):
+    """Name two open questions apart from plain member differences, so neither hides
+    the rest: tarfile applies global PAX records (g) to every later member, and of
+    several extended headers for one member the FIRST wins in tarfile (it recurses),
+    the LAST in our twins."""
+    headers = walk(data)
+    for at, kind, size in headers:
+        if at >= info.offset:
+            break
+        if kind == b"g" and MEMBER_KEYS.search(data[at + 512:at + 512 + size]):
+            return "oracle-global-pax"
+    group = [k for at, k, _ in headers if info.offset <= at < info.offset_data - 512]
+    if len([k for k in group if k in b"xX"]) > 1 or group.count(b"L") > 1 or \
+            group.count(b"K") > 1 or (b"x" in group and (b"L" in group or b"K" in group)):
+        return "oracle-chained-ext-order"
+    return "oracle-members"
+
+
+def _global_at_end(data):
+    headers = walk(data)
+    return bool(headers) and headers[-1][1] == b"g"
+
+
 def compare_oracle(result, data):
     """Failures of one twin's parse-mode result against tarfile."""
     oracle = tarfile_members(data)
     if result[0] == "ok" and oracle[0] == "error":
+        if "empty header" in oracle[1] and _global_at_end(data):
+            return []       # quirk: tarfile wants a member after a global header
         return [("oracle-tarfile-refused", "we accept, tarfile says %s" % oracle[1])]
     if result[0] == "error" and result[1] == "TarError" and oracle[0] == "ok":
         rules = strict_rules(data)
@@ -827,7 +855,7 @@ def compare_oracle(result, data):
             fields = "name type size mode uid gid mtime linkname".split()
             diff = ", ".join("%s %r != tarfile %r" % (f, x, y)
                              for f, x, y in zip(fields, a, b) if x != y)
-            return [("oracle-members", "member %d: %s" % (i, diff))]
+            return [(_oracle_kind(data, oracle[1][i]), "member %d: %s" % (i, diff))]
     if len(ours) != len(theirs):
         return [("oracle-members", "we read %d members, tarfile %d (%s)" % (
             len(ours), len(theirs), (ours + theirs)[min(len(ours), len(theirs))][0]))]
@@ -938,7 +966,7 @@ def failure_class(failures):
         parts = [kind, words[0], _what(detail)]
     elif kind == "exception":
         parts = [kind, words[0], detail.split(":")[1].strip()]
-    elif kind == "oracle-members":
+    elif kind.startswith("oracle-") and "member " in detail:
         field = re.search(r"member \d+: (\w+) ", detail)
         count = "count" if "members, tarfile" in detail else ""
         parts = [kind, words[0], count or (field.group(1) if field else "")]
