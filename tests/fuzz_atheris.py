@@ -15,12 +15,17 @@ import sys
 
 import atheris
 
+# This checkout's occystrap, not whichever one is installed (found the hard way).
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
 with atheris.instrument_imports(include=["occystrap", "tarfile"]):
     import tarfile  # noqa: F401
     from occystrap._native import globset_py, rewrite_py, tarstream_py  # noqa: F401
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from tests import tarfuzz  # noqa: E402
+
+assert tarstream_py.__file__.startswith(ROOT), tarstream_py.__file__
 
 tarfuzz.HANG_SECONDS = 0          # libFuzzer's -timeout owns SIGALRM
 TWINS = tarfuzz.load_twins(os.environ.get("OCCYSTRAP_FUZZ_TWINS"))
@@ -36,7 +41,7 @@ def test_one_input(data):
 
 def main():
     work = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-    if work:
+    if work and not os.path.isfile(work):      # a file: replay that one input
         os.makedirs(work, exist_ok=True)
         for name, data in tarfuzz.seeds():
             with open(os.path.join(work, "seed-" + name), "wb") as f:

@@ -1143,6 +1143,10 @@ def main(argv=None):
     parser.add_argument("--save", default=os.environ.get("OCCYSTRAP_FUZZ_SAVE", "fuzz-failures"))
     parser.add_argument("--no-minimise", action="store_true")
     args = parser.parse_args(argv)
+    from occystrap import _native
+    print("core %s from %s; seed %d, up to %d inputs or %.0fs" % (
+        _native.IMPLEMENTATION, os.path.dirname(_native.__file__), args.seed, args.inputs,
+        args.seconds), flush=True)
     run, took, found = campaign(args.inputs, args.seed, args.seconds, args.save,
                                 do_minimise=not args.no_minimise)
     print("%d inputs in %.1fs (%.1f/s), seed %d: %d failure classes" % (

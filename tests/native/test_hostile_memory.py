@@ -73,8 +73,10 @@ def _write_layer(path, builder, compress):
 
 
 def _run_check(image):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root)     # this checkout's occystrap
     proc = subprocess.Popen([sys.executable, "-m", "occystrap", "check", "tar://" + image],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, env=env)
     # Read both pipes without deadlock, then reap the child ourselves for its rusage.
     out, err = _drain(proc)
     proc.stdout.close()
