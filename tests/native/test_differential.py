@@ -123,6 +123,11 @@ def _wrong_mtime(rewriter, feed, data):
     return out
 
 
+def _lose_output(rewriter, feed, data):
+    feed(rewriter, data)
+    return bytearray()          # a rewrite that emits nothing: re-parsing finds no members
+
+
 def _refuse(rewriter, feed, data):
     raise TarError("refused")
 
@@ -151,6 +156,7 @@ VALID = dict(tarfuzz.seeds())["pax"]
     (_overflow, VALID, "exception"),
     (_loop, VALID, "hang"),
     (_other_message, bytes(range(256)) * 4, "twins"),
+    (_lose_output, VALID, "reparse"),
 ], ids=lambda v: v.__name__ if callable(v) else "")
 def test_planted_faults_are_found(monkeypatch, fault, data, expected):
     monkeypatch.setattr(tarfuzz, "HANG_SECONDS", 1)
