@@ -1,6 +1,8 @@
 """The streaming rewriter: both twins byte-identical, CPython tarfile as the oracle."""
 import fnmatch
 import io
+import shutil
+import subprocess
 import tarfile
 
 import pytest
@@ -182,12 +184,80 @@ def test_garbage_is_an_error(impl):
         rewriter.feed(b"\x7fELF" + bytes(range(256)) * 4)
 
 
-def test_gnu_longname_and_sparse_pass_through(impl):
+def test_gnu_longname_pass_through(impl):
     name = "n" * 300
     data = build([(name, "f", 10, 99, False)], tarfile.GNU_FORMAT)
     out, _ = run(impl, data, 64, mtime=0)
     (member,) = members(out)
     assert member.name == name and member.mtime == 0
+
+
+def _sparse_file(path):
+    # 30 data runs with holes between them: GNU tar needs extension blocks for the
+    # old-style map (4 entries fit in the header, 21 per extension block).
+    with open(path, "wb") as f:
+        for i in range(30):
+            f.seek(i * 65536)
+            f.write(b"%02d" % i * 50)
+        f.truncate(30 * 65536 + 4096)
+
+
+def _gnu_tar(tmp_path, *options):
+    tar = shutil.which("tar")
+    if not tar or b"GNU tar" not in subprocess.run([tar, "--version"],
+                                                   capture_output=True).stdout:
+        pytest.skip("GNU tar is not installed")
+    _sparse_file(tmp_path / "holes")
+    subprocess.run([tar, "--sparse", "-cf", "layer.tar", *options, "holes"], cwd=tmp_path,
+                   check=True)
+    return (tmp_path / "layer.tar").read_bytes()
+
+
+def _handmade_old_sparse(_tmp_path):
+    from tests.tarfuzz import END, member, sparse_member
+    return (sparse_member(b"holes", [(i * 65536, b"%02d" % i * 50) for i in range(30)],
+                          30 * 65536 + 4096) + member(b"after", b"x") + END)
+
+
+SPARSE_LAYERS = {
+    "old-gnu-handmade": _handmade_old_sparse,
+    "old-gnu-tar": lambda tmp: _gnu_tar(tmp, "--format=gnu"),
+    "pax-0.1-gnu-tar": lambda tmp: _gnu_tar(tmp, "--format=posix", "--sparse-version=0.1"),
+    "pax-1.0-gnu-tar": lambda tmp: _gnu_tar(tmp, "--format=posix", "--sparse-version=1.0"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(SPARSE_LAYERS))
+@pytest.mark.parametrize("chunk", [1 << 20, 511])
+def test_sparse_member_survives_byte_for_byte(impl, tmp_path, kind, chunk):
+    data = SPARSE_LAYERS[kind](tmp_path)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        (info,) = [m for m in tar.getmembers() if m.name == "holes"]
+        expected = tar.extractfile(info).read()
+        assert info.sparse and len(info.sparse) >= 26        # the map needs extension blocks
+        end = tar.offset                                       # where the members end
+    if kind.startswith("old"):
+        assert data[info.offset + 156:info.offset + 157] == b"S" and data[info.offset + 482]
+    # A plain copy is the input itself up to the end-of-archive blocks.
+    out, _ = run(impl, data, chunk)
+    assert out[:end] == data[:end]
+    # normalize-timestamps touches only header mtimes (and GNU atime/ctime, PAX time
+    # records): the sparse map, its extension blocks and the data are kept as they are.
+    out, _ = run(impl, data, chunk, mtime=0)
+    with tarfile.open(fileobj=io.BytesIO(out)) as tar:
+        (again,) = [m for m in tar.getmembers() if m.name == "holes"]
+        assert again.sparse == info.sparse and again.size == info.size
+        assert again.mtime == 0 and "atime" not in again.pax_headers
+        assert tar.extractfile(again).read() == expected
+    body = data[info.offset_data:info.offset_data + sum(n for _o, n in info.sparse)]
+    assert body and body in out
+    if kind.startswith("old"):
+        first = data[info.offset:info.offset + 512]
+        ext_blocks = data[info.offset + 512:info.offset_data]
+        assert len(ext_blocks) >= 512 and ext_blocks in out
+        patched = out[out.index(ext_blocks) - 512:out.index(ext_blocks)]
+        changed = [i for i in range(512) if patched[i] != first[i]]
+        assert all(136 <= i < 156 or 345 <= i < 369 for i in changed), changed
 
 
 @settings(max_examples=300)
