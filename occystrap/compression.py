@@ -12,6 +12,7 @@ from .errors import InputError, OptionError
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 CHUNK = 1 << 20
+ZSTD_SLICE = 1024       # at most 32 MiB of zstd output per decompress() call
 
 
 def sniff(head):
@@ -39,7 +40,13 @@ def from_media_type(media_type):
 
 
 class _Members:
-    """Decompress a concatenation of independent members/frames, one object at a time."""
+    """Decompress a concatenation of independent members/frames, one object at a time.
+
+    Output comes in bounded pieces, so a hostile layer (deflate expands up to ~1000x,
+    zstd RLE blocks up to 32768x) cannot balloon memory before the tar parser refuses
+    it: gzip asks ISA-L for at most CHUNK bytes per call (max_length); zstandard's
+    decompressobj has no such limit, so it is fed ZSTD_SLICE bytes at a time.
+    """
 
     def __init__(self, make, name):
         self._make = make
@@ -47,24 +54,37 @@ class _Members:
         self._obj = None
         self._done = True           # at a member boundary
 
-    def decompress(self, data):
-        out = []
-        while data:
+    def pieces(self, data):
+        """Yield the decompressed bytes `data` completes, in pieces of bounded size."""
+        if self._name == "zstd":
+            for start in range(0, len(data), ZSTD_SLICE):
+                yield from self._members(data[start:start + ZSTD_SLICE])
+        else:
+            yield from self._members(data)
+
+    def _members(self, data):
+        while data or not self._done:
             if self._done:
                 data = data.lstrip(b"\0") if self._name == "gzip" else data
                 if not data:
-                    break
+                    return
                 self._obj = self._make()
                 self._done = False
             try:
-                out.append(self._obj.decompress(data))
+                if self._name == "gzip":
+                    out = self._obj.decompress(data, CHUNK)
+                    data = self._obj.unconsumed_tail
+                else:
+                    out, data = self._obj.decompress(data), b""
             except (isal_zlib.error, zstandard.ZstdError) as exc:
                 raise InputError("corrupt %s data: %s" % (self._name, exc)) from None
-            if not self._obj.eof:
-                break
-            data = self._obj.unused_data
-            self._done = True
-        return b"".join(out)
+            if out:
+                yield out
+            if self._obj.eof:
+                data = self._obj.unused_data
+                self._done = True
+            elif not data and len(out) < CHUNK:
+                return          # all input taken and no output pending: needs more input
 
     def flush(self):
         if not self._done:
@@ -73,15 +93,15 @@ class _Members:
 
 
 class _Identity:
-    def decompress(self, data):
-        return data
+    def pieces(self, data):
+        yield data
 
     def flush(self):
         return b""
 
 
 def decompressor(kind):
-    """A streaming decompressor with decompress(bytes) -> bytes and flush()."""
+    """A streaming decompressor with pieces(bytes) -> iterator of bytes, and flush()."""
     if kind == "gzip":
         return _Members(lambda: isal_zlib.decompressobj(wbits=31), "gzip")
     if kind == "zstd":
@@ -102,9 +122,7 @@ def iter_uncompressed(fileobj, kind=None, chunk=CHUNK):
     dec = decompressor(kind)
     data = first
     while data:
-        out = dec.decompress(data)
-        if out:
-            yield out
+        yield from dec.pieces(data)
         data = fileobj.read(chunk)
     dec.flush()
 

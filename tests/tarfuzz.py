@@ -34,6 +34,7 @@ import time
 
 KiB, MiB = 1024, 1024 * 1024
 CAP = 1 * MiB                       # our limit on extended data (issue 8)
+MAX_SIZE = 2 ** 60                  # our limit on a member size (padding cannot overflow)
 INT64_MAX = 2 ** 63 - 1
 CORPUS = os.path.join(os.path.dirname(__file__), "data", "fuzz-corpus")
 PATTERNS = [b"*.pyc", b"tmp", b"**/cache", b"./d*/f*"]
@@ -701,6 +702,7 @@ def strict_rules(data):
     chained = 0
     pax_size = None
     first = True
+    member_count = 0
     while True:
         if pos >= len(data):
             if pos > len(data):
@@ -729,6 +731,9 @@ def strict_rules(data):
         if size < 0:
             hits.append("negative-size: %d (header at %d)" % (size, pos))
             return hits
+        if size > MAX_SIZE:
+            hits.append("size-over-cap: %d (header at %d)" % (size, pos))
+            return hits
         kind = block[156:157]
         pos += 512
         first = False
@@ -747,6 +752,8 @@ def strict_rules(data):
             if kind in (b"x", b"g"):
                 hits += ["%s (header at %d)" % (h, pos - 512)
                          for h in _pax_rules(data[pos:pos + size])]
+            if kind == b"g" and re.search(rb"(?:^|\n)\d+ size=", data[pos:pos + size]):
+                hits.append("global-pax-size: (header at %d)" % (pos - 512))
             if kind != b"g" and pos + size + (-size % 512) >= len(data):
                 hits.append("truncated: extended header at %d without a member" % (pos - 512))
                 return hits
@@ -756,8 +763,13 @@ def strict_rules(data):
             pos += size + (-size % 512)
             continue
         chained = 0
+        first_member = member_count == 0
+        member_count += 1
         if pax_size is not None:
             size, pax_size = pax_size, None
+            if size > MAX_SIZE:
+                hits.append("size-over-cap: PAX size %d (header at %d)" % (size, pos - 512))
+                return hits
         if kind == b"S" and block[482]:
             blocks = 0
             while True:
@@ -769,6 +781,14 @@ def strict_rules(data):
                     hits.append("sparse-map-over-cap: at %d" % pos)
                     return hits
                 more = data[pos + 504]
+                if not first_member and any(lenient_number(data[at:at + 12]) is None
+                                            for at in range(pos, pos + 504, 12)):
+                    hits.append("bad-header-after-first: sparse map at %d" % pos)
+                    return hits
+                if any(lenient_number(data[at:at + 12]) is None
+                       for at in range(pos, pos + 504, 12)) and not first_member:
+                    hits.append("bad-header-after-first: sparse map at %d" % pos)
+                    return hits
                 pos += 512
                 if not more:
                     break
@@ -785,6 +805,8 @@ octal-syntax            numeric header fields are octal digits, optional leading
 base256-lead-byte       base-256 only with a first byte of 0x80 (+) or 0xff (-)
 base256-over-int64      a base-256 value must fit in signed 64 bits (|v| <= 2^63-1)
 negative-size           a size must be >= 0
+size-over-cap           a member size (header or PAX) over 2^60 (1 EiB)
+global-pax-size         a global PAX header with a size record (it would reframe members)
 pax-size/uid/gid-not-decimal   PAX size, uid, gid are plain decimal digits
 pax-mtime-not-decimal   PAX mtime is a decimal number, optional '-' and fraction
 pax-*-over-int64        PAX numbers fit in signed 64 bits
@@ -856,10 +878,10 @@ MEMBER_KEYS = re.compile(rb"\d+ (path|linkpath|size|uid|gid|mtime|uname|gname)="
 
 
 def _oracle_kind(data, info):
-    """Name two open questions apart from plain member differences, so neither hides
-    the rest: tarfile applies global PAX records (g) to every later member, and of
-    several extended headers for one member the FIRST wins in tarfile (it recurses),
-    the LAST in our twins."""
+    """Name two rules apart from plain member differences, so a regression in either is
+    easy to see: global PAX records (g) apply to every later member, and of several
+    extended headers for one member the FIRST wins (tarfile recurses); our twins follow
+    tarfile in both."""
     headers = walk(data)
     for at, kind, size in headers:
         if at >= info.offset_data:
@@ -884,7 +906,7 @@ def compare_oracle(result, data):
     if oracle[0] == "error" and not oracle[1].startswith(("ReadError", "HeaderError")):
         return []           # tarfile itself crashed (e.g. OverflowError on a sparse map)
     if result[0] == "ok" and oracle[0] == "error":
-        if not data:        # open question: an empty layer (tarfile: "empty file")
+        if not data:        # both must refuse an empty layer (tarfile: "empty file")
             return [("oracle-empty-input", "we accept 0 bytes, tarfile says %s" % oracle[1])]
         if ("empty header" in oracle[1] or "end of file header" in oracle[1]) and \
                 _global_at_end(data):

@@ -2,8 +2,10 @@
 them with a clean error while its peak RSS stays under 128 MiB.
 
 Each layer is written to disk in pieces (the test process never holds it) and wrapped in
-a docker-save tarball; `python -m occystrap check tar://...` runs as a child whose own
-peak RSS is read from os.wait4 (RUSAGE_CHILDREN would also count earlier children).
+a docker-save tarball; `occystrap check tar://...` runs as a child that writes its own
+peak RSS (VmHWM of /proc/self/status) as it exits.  Not os.wait4's ru_maxrss: Linux
+carries the forking parent's RSS into the child's maxrss across exec, so a child of a
+big pytest process would report pytest's size.
 """
 import gzip
 import hashlib
@@ -75,15 +77,28 @@ def _write_layer(path, builder, compress):
 def _run_check(image):
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = dict(os.environ, PYTHONPATH=root)     # this checkout's occystrap
-    proc = subprocess.Popen([sys.executable, "-m", "occystrap", "check", "tar://" + image],
+    report = image + ".status"
+    proc = subprocess.Popen([sys.executable, "-c", _PEAK_REPORTING, report,
+                             "check", "tar://" + image],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=root, env=env)
     # Read both pipes without deadlock, then reap the child ourselves for its rusage.
     out, err = _drain(proc)
     proc.stdout.close()
     proc.stderr.close()
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out.decode(), err.decode(), usage.ru_maxrss * 1024
+    proc.wait()
+    with open(report) as status:
+        peak = [line for line in status if line.startswith("VmHWM:")][0]
+    return proc.returncode, out.decode(), err.decode(), int(peak.split()[1]) * 1024
+
+
+# `python -m occystrap ARGS` that saves /proc/self/status to argv[1] as it exits.
+_PEAK_REPORTING = """\
+import atexit, runpy, shutil, sys
+report = sys.argv.pop(1)
+atexit.register(lambda: shutil.copyfile("/proc/self/status", report))
+sys.argv[0] = "occystrap"
+runpy.run_module("occystrap", run_name="__main__", alter_sys=True)
+"""
 
 
 def _drain(proc):
