@@ -6,8 +6,7 @@ long-name extensions like the streaming rewriter does and yields the same Member
 with `offset` the absolute file position of the member's data.
 """
 from ._native import tarstream
-from ._native._common import (BLOCK, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE,
-                              MAX_SPARSE_BLOCKS, TarError, XGLTYPE, XHDTYPE)
+from ._native._common import BLOCK, GNU_SPARSE, MAX_SPARSE_BLOCKS, TarError, XGLTYPE
 
 
 def _read_exact(fileobj, size, offset):
@@ -18,35 +17,41 @@ def _read_exact(fileobj, size, offset):
 
 
 def iter_members(fileobj, start=0, end=None):
-    """Yield a Member for each entry of the tar archive in fileobj[start:end].
+    """Yield a Member for each entry of the tar archive in fileobj[start:end] (end: the
+    end of the file when None).
 
-    :raises TarError: on a bad header or a truncated archive.
+    :raises TarError: on a bad header or a truncated archive, as TarRewriter does: the
+        end-of-archive blocks may be missing, nothing else may.
     """
+    if end is None:
+        end = fileobj.seek(0, 2)
     offset = start
     ext = []
     ext_bytes = 0
     globals_ = []
     while True:
-        if end is not None and offset + BLOCK > end:
-            if ext or offset < end:
-                raise TarError("truncated tar archive at offset %d" % offset)
-            return
-        fileobj.seek(offset)
-        block = fileobj.read(BLOCK)
-        if not block and not ext:
-            return                                   # EOF at a header boundary: tolerated
-        if len(block) < BLOCK:
+        if offset == end and not ext:
+            if offset == start:
+                raise TarError("empty tar stream")
+            return                                   # no end-of-archive blocks: tolerated
+        if offset + BLOCK > end:
             raise TarError("truncated tar archive at offset %d" % offset)
+        fileobj.seek(offset)
+        block = _read_exact(fileobj, BLOCK, offset)
         try:
             header = tarstream.parse_header(block)
         except TarError as exc:
             raise TarError("%s at offset %d" % (exc, offset)) from None
         if header is None:
+            if ext:
+                raise TarError("extended header without a member at offset %d" % offset)
             return
         offset += BLOCK
-        if header.type in (XHDTYPE, XGLTYPE, GNU_LONGNAME, GNU_LONGLINK):
+        if tarstream.is_extension(header.type[0]):
             pending = 0 if header.type == XGLTYPE else ext_bytes
             tarstream.check_extension_size(header.size, pending, offset - BLOCK)
+            if offset + tarstream.padded(header.size) > end:
+                raise TarError("truncated tar archive at offset %d" % offset)
             data = _read_exact(fileobj, header.size, offset)
             if header.type == XGLTYPE:
                 globals_ += tarstream.global_records(data, offset)
@@ -73,11 +78,11 @@ def iter_members(fileobj, start=0, end=None):
         member = tarstream.resolve_member(header, ext, offset, globals_)
         ext = []
         ext_bytes = 0
-        yield member
         if tarstream.has_data(member.type[0]):
+            if offset + tarstream.padded(member.size) > end:
+                raise TarError("truncated tar archive at offset %d" % offset)
             offset += tarstream.padded(member.size)
-        if end is not None and offset > end:
-            raise TarError("truncated tar archive at offset %d" % offset)
+        yield member
 
 
 def tar_error(path):

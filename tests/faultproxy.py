@@ -8,10 +8,12 @@ its answer is lost), an int
 status to answer instead, a (status, {header: value}) pair to answer with those
 headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
 header, a float: seconds to wait before forwarding (a slow registry), or a function from the
-upstream's body to the body to send (a registry that answers nonsense).  Each fault
+upstream's body to the body to send (a registry that answers nonsense, with a
+Docker-Content-Digest that matches it).  Each fault
 fires `count` times, then the proxy forwards normally; fired() counts how often one did,
 `ranges` lists the (path, Range header) of every request that sent one.
 """
+import hashlib
 import http.client
 import http.server
 import re
@@ -97,6 +99,9 @@ class FaultProxy:
                 for key, value in response.getheaders():
                     if rewrite and key.lower() == rewrite[1].lower():
                         value = rewrite[2]
+                    if callable(fault) and key.lower() == "docker-content-digest":
+                        # a registry that serves nonsense digests it consistently
+                        value = "sha256:" + hashlib.sha256(data).hexdigest()
                     if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                         self.send_header(key, value.replace(proxy.upstream, proxy.address))
                 self.send_header("Content-Length", str(len(data)))

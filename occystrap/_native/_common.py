@@ -26,12 +26,6 @@ GNU_LONGNAME = b"L"
 GNU_LONGLINK = b"K"
 GNU_SPARSE = b"S"
 
-# Types whose header size field does NOT describe data that follows (as CPython tarfile,
-# our parsing oracle, treats them); every other type is followed by `size` bytes of data.
-NO_DATA_TYPES = frozenset(b"123456")
-
-# PAX records that carry timestamps; normalize-timestamps drops them (upstream B.11).
-PAX_TIME_KEYS = frozenset([b"mtime", b"atime", b"ctime", b"LIBARCHIVE.creationtime"])
 
 WHITEOUT_PREFIX = b".wh."
 OPAQUE_MARKER = b".wh..wh..opq"

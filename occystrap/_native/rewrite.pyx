@@ -17,7 +17,8 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
 from libc.string cimport memcpy, memset
 
 from .globset cimport is_whiteout, match_program, name_end, name_start
-from .tarstream cimport (cstr_len, field_number, has_data, header_problem, header_type,
+from .tarstream cimport (cstr_len, field_number, has_data, has_pax_records, header_problem,
+                         header_type, is_extension, long_name_end,
                          is_number, is_time_key, pax_decimal, size_ok, pax_equals, pax_key,
                          pax_key_start, pax_record_end, pax_time, patch_mtime, prefix_len,
                          put_octal, strip_slashes)
@@ -28,10 +29,12 @@ from ._common import MAX_EXT_HEADER, Member
 
 __all__ = ["TarRewriter"]
 
-# Must equal rewrite_py's state numbering (_HEADER, _EXTDATA, _SPARSE, _DATA, _END).
+# rewrite_py's state numbering (_HEADER, _EXTDATA, _SPARSE, _DATA, _END), checked below.
 DEF S_HEADER = 0
 DEF S_DATA = 3
 DEF S_END = 4
+if (_py._HEADER, _py._DATA, _py._END) != (S_HEADER, S_DATA, S_END):
+    raise ImportError("rewrite.pyx and rewrite_py.py number their states differently")
 DEF NOGIL_MIN = 65536       # below this a GIL round trip costs more than the copy
 
 DEF G_OK = 0                # group handled
@@ -94,7 +97,8 @@ cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned
         which = pax_key(d, key, equals)
         if which == 1 or which == 8:                        # path, GNU.sparse.name
             g.name = d + equals + 1
-            g.name_len = strip_slashes(d, equals + 1, stop - 1) - equals - 1
+            g.name_len = (strip_slashes(d, equals + 1, stop - 1) if which == 1
+                          else stop - 1) - equals - 1
             g.name_is_long = False
         elif which == 2:                                    # linkpath
             g.link = d + equals + 1
@@ -125,7 +129,6 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
     cdef unsigned char t
     cdef Py_ssize_t p = pos, q, ext_count = 0
     cdef Py_ssize_t ext_at[16]
-    cdef Group one
     g.start = pos
     while True:
         if n - p < 512:
@@ -135,7 +138,7 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
             return G_SLOW
         size = field_number(h, 124, 12)
         t = h[156]
-        if t == 120 or t == 76 or t == 75:          # x, L, K
+        if is_extension(t) and t != 103:            # x, X, L, K (g goes to Python)
             total += size
             if (size > s.max_ext or total > s.max_ext or ext_count == 16
                     or p + 512 + _padded(size) > n):
@@ -165,7 +168,7 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         q = ext_at[ext_count]
         h = src + q
         size = field_number(h, 124, 12)
-        if h[156] == 120:
+        if has_pax_records(h[156]):
             if _pax(h + 512, size, g, NULL, False) < 0:
                 return G_SLOW
             if g.name != src + g.main:
@@ -178,8 +181,8 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         else:
             g.link = h + 512
             g.link_len = cstr_len(h, 512, size)
-    if g.name_is_long and g.type == 53:
-        g.name_len = strip_slashes(g.name, 0, g.name_len)
+    if g.name_is_long:
+        g.name_len = long_name_end(g.name, 0, g.name_len, g.type == 53)
     return G_OK
 
 
@@ -193,7 +196,7 @@ cdef Py_ssize_t _emit_group(Scan* s, const unsigned char* src, Group* g,
     while p < g.main:
         h = src + p
         size = field_number(h, 124, 12)
-        if h[156] == 120 and s.patch:
+        if s.patch and has_pax_records(h[156]):
             kept = _pax(h + 512, size, &scratch, dst + dpos + 512, True)
             if kept > 0:
                 memcpy(dst + dpos, h, 512)
@@ -297,7 +300,7 @@ class TarRewriter(_py.TarRewriter):
 
     def feed(self, data):
         """Consume a chunk; return the rewritten bytes it completes (a bytearray)."""
-        cdef const unsigned char[:] view
+        cdef const unsigned char[::1] view
         cdef Py_ssize_t n, pos = 0, dpos = 0, cap
         cdef Scan s
         cdef Group g
@@ -305,12 +308,13 @@ class TarRewriter(_py.TarRewriter):
         cdef bytearray out
         cdef unsigned char* dst
         cdef unsigned char kind
-        cdef bint fast = True
         cdef Py_ssize_t ext_at, ext_size
         cdef long long number
         cdef const char* base
-        if isinstance(data, memoryview):
-            data = data.cast("B")
+        if not isinstance(data, bytes):
+            # An immutable, contiguous copy: the C path reads header bytes again after
+            # Python code (exclude) has run, and takes a flat pointer to the buffer.
+            data = bytes(data)
         view = data
         n = view.shape[0]
         if n == 0:
@@ -323,7 +327,7 @@ class TarRewriter(_py.TarRewriter):
         s.decide = self._exclude is not None or self._collect
         s.max_ext = MAX_EXT_HEADER
         programs = ()
-        if (not self._collect and isinstance(self._exclude, GlobSet)
+        if (not self._collect and type(self._exclude) is GlobSet
                 and len(self._exclude._programs) <= MAX_FAST_PROGRAMS):
             programs = self._exclude._programs     # bytes kept alive by the GlobSet
         for i, program in enumerate(programs):
@@ -332,7 +336,7 @@ class TarRewriter(_py.TarRewriter):
         if s.patch:
             memcpy(s.mtime, <const unsigned char*>self._mtime, 12)
         while pos < n:
-            if self._state == S_DATA or (fast and self._state == S_HEADER
+            if self._state == S_DATA or (self._state == S_HEADER
                                          and not self._buf and not self._ext):
                 s.state = self._state
                 s.remaining = self._remaining
@@ -340,7 +344,7 @@ class TarRewriter(_py.TarRewriter):
                 s.offset = self._offset
                 s.count = 0
                 s.nprogs = 0 if self._excluded_dirs else len(programs)
-                s.headers = fast and not self._ext and not self._globals
+                s.headers = not self._ext and not self._globals
                 if s.rewrite and dpos + (n - pos) > cap:    # held bytes were emitted earlier
                     cap = dpos + (n - pos)
                     PyByteArray_Resize(out, cap)

@@ -7,8 +7,8 @@ regression of upstream issue #151 cannot happen).  It can also just observe a la
 and collect its members (search, inspect, check, expand).  Memory is bounded by the
 largest extended header, never by the layer size.
 """
-from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, GNU_SPARSE, LNKTYPE,
-                      MAX_SPARSE_BLOCKS, RECORD, TarError, XGLTYPE, XHDTYPE)
+from ._common import (BLOCK, DIRTYPE, GNU_SPARSE, LNKTYPE,
+                      MAX_SPARSE_BLOCKS, RECORD, TarError, XGLTYPE)
 from . import tarstream_py
 from .globset_py import is_whiteout, normalize_name
 
@@ -125,7 +125,7 @@ class TarRewriter:
                 raise TarError("extended header without a member at offset %d" % offset)
             self._state = _END
             return
-        if header.type in (XHDTYPE, XGLTYPE, GNU_LONGNAME, GNU_LONGLINK):
+        if self._ts.is_extension(header.type[0]):
             pending = 0 if header.type == XGLTYPE else self._ext_bytes
             self._ts.check_extension_size(header.size, pending, offset)
             if header.type != XGLTYPE:
@@ -236,13 +236,13 @@ class TarRewriter:
         if self._mtime is None:
             return block
         block = bytearray(block)
-        self._ts.patch_mtime(block, 0, self._mtime)
+        self._ts.patch_block_mtime(block, self._mtime)
         return block
 
     def _emit_ext(self, out, kind, block, data, raw):
         """An extended header as it came (its padding too), unless normalize-timestamps
         drops its time records: then re-encoded, or left out when nothing remains."""
-        if kind in (XHDTYPE, XGLTYPE) and self._mtime is not None:
+        if self._mtime is not None and self._ts.has_pax_records(kind[0]):
             data = self._ts.drop_time_records(data)
             if not data:
                 return

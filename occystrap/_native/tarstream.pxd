@@ -30,8 +30,10 @@ cdef Py_ssize_t cstr_len(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t wi
 cdef unsigned char header_type(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
 cpdef bint has_data(unsigned char kind) noexcept nogil
-cdef bint is_extension(unsigned char kind) noexcept nogil
+cpdef bint is_extension(unsigned char kind) noexcept nogil
+cpdef bint has_pax_records(unsigned char kind) noexcept nogil
 cdef Py_ssize_t strip_slashes(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) noexcept nogil
+cdef Py_ssize_t long_name_end(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, bint is_dir) noexcept nogil
 
 @cython.locals(length=Py_ssize_t, i=Py_ssize_t, stop=Py_ssize_t)
 cdef Py_ssize_t pax_record_end(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t end) noexcept nogil
@@ -63,4 +65,4 @@ cdef bint is_time_key(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end
 cdef void put_octal(unsigned char* buf, Py_ssize_t pos, Py_ssize_t width, long long value) noexcept nogil
 
 @cython.locals(i=Py_ssize_t)
-cpdef void patch_mtime(unsigned char* buf, Py_ssize_t pos, const unsigned char* mtime) noexcept nogil
+cdef void patch_mtime(unsigned char* buf, Py_ssize_t pos, const unsigned char* mtime) noexcept nogil

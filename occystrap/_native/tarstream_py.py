@@ -163,14 +163,29 @@ def has_data(kind):
 
 
 def is_extension(kind):
-    """PAX (x, g) and GNU long name (L, K) headers describe the member after them."""
-    return kind == 120 or kind == 103 or kind == 76 or kind == 75
+    """Extended headers: PAX (x, Solaris X, global g) and GNU long names (L, K), which
+    describe the member after them (g: every later member) instead of being one."""
+    return has_pax_records(kind) or kind == 76 or kind == 75
+
+
+def has_pax_records(kind):
+    """Headers whose data are PAX records: x and Solaris X (for the next member, as
+    tarfile, GNU tar and libarchive read X) and g (global)."""
+    return kind == 120 or kind == 88 or kind == 103
 
 
 def strip_slashes(buf, start, end):
     """End of buf[start:end] without its trailing '/'s (tarfile's rstrip("/"))."""
     while end > start and buf[end - 1] == 47:
         end -= 1
+    return end
+
+
+def long_name_end(buf, start, end, is_dir):
+    """End of a GNU long name: a directory's loses one trailing '/' (tarfile's
+    removesuffix), anything else is kept whole."""
+    if is_dir and end > start and buf[end - 1] == 47:
+        return end - 1
     return end
 
 
@@ -317,6 +332,13 @@ def put_octal(buf, pos, width, value):
         value >>= 3
 
 
+def patch_block_mtime(block, mtime):
+    """patch_mtime on a 512-byte bytearray header with a 12-byte mtime field."""
+    if not isinstance(block, bytearray) or len(block) < BLOCK or len(mtime) != 12:
+        raise ValueError("patch_block_mtime takes a 512-byte bytearray and 12 bytes")
+    patch_mtime(block, 0, bytes(mtime))
+
+
 def patch_mtime(buf, pos, mtime):
     """Set the header at buf[pos] to the 12-byte mtime field `mtime`, clear GNU's
     atime/ctime fields and re-checksum: normalize-timestamps on one header."""
@@ -371,13 +393,20 @@ def parse_number(field):
     return value
 
 
+def _whole_block(block):
+    if len(block) < BLOCK:
+        raise TarError("truncated tar header")
+
+
 def checksum(block):
     """Unsigned header checksum with the chksum field counted as spaces."""
+    _whole_block(block)
     return unsigned_checksum(bytes(block[:BLOCK]), 0)
 
 
 def set_checksum(block):
     """Write the checksum of a mutable 512-byte header in place (6 octal digits, NUL, space)."""
+    _whole_block(block)
     header = bytearray(block[:BLOCK])
     set_header_checksum(header, 0)
     block[148:156] = header[148:156]
@@ -480,6 +509,8 @@ def format_pax(records):
 
 def format_number(value, width):
     """Encode a number as zero-padded octal + NUL, or GNU base-256 when it does not fit."""
+    if width < 2:
+        raise ValueError("a tar number field is at least 2 bytes wide")
     if 0 <= value < 8 ** (width - 1):
         field = bytearray(width)
         put_octal(field, 0, width, value)
@@ -608,13 +639,15 @@ def _apply(fields, xattrs, key, value, is_dir, offset):
     if key == b"L" or key == b"K":
         value = _cstr(value)
         if key == b"L":
-            fields[b"name"] = value[:strip_slashes(value, 0, len(value))] if is_dir else value
+            fields[b"name"] = value[:long_name_end(value, 0, len(value), is_dir)]
         else:
             fields[b"linkname"] = value
         return
     which = pax_key(key, 0, len(key))
-    if which == 1 or which == 8:
+    if which == 1:
         fields[b"name"] = value[:strip_slashes(value, 0, len(value))]
+    elif which == 8:                    # GNU.sparse.name: the name as stored (tarfile)
+        fields[b"name"] = value
     elif which == 2:
         fields[b"linkname"] = value
     elif which in (3, 4, 5, 6):

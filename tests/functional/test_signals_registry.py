@@ -15,14 +15,14 @@ from tests.stallregistry import StallingRegistry, assert_reported, signalled_run
 
 def test_sigterm_during_a_push_publishes_nothing(registry):
     uploads = os.path.join(registry.dir, "data", "docker", "registry", "v2", "repositories",
-                           "occy", "sigterm", "_uploads", "*")
+                           "occy", "sigterm-push", "_uploads", "*")
     with StallingRegistry(stall_layers()) as source:
         # signalled once the stalled layer's upload session is open on the registry
-        status, err = signalled_run(source, "registry://%s/occy/sigterm:1" % registry.url,
+        status, err = signalled_run(source, "registry://%s/occy/sigterm-push:1" % registry.url,
                                     signal.SIGTERM, ready=lambda: glob.glob(uploads))
     assert_reported(status, err, signal.SIGTERM)
     with pytest.raises(urllib.error.HTTPError) as missing:
-        urllib.request.urlopen("http://%s/v2/occy/sigterm/manifests/1" % registry.url)
+        urllib.request.urlopen("http://%s/v2/occy/sigterm-push/manifests/1" % registry.url)
     missing.value.close()
     assert missing.value.code == 404
     # A deleted session loses its data and startedat files.  (Distribution 2.8 may write
