@@ -285,3 +285,57 @@ def test_global_pax_timestamps_are_normalized(impl):
         (member,) = tar.getmembers()
         assert member.mtime == 0
         assert tar.pax_headers == {"comment": "kept"}
+
+
+def _solaris_x_layer():
+    """A Solaris X extended header (a per-member PAX header to tarfile, GNU tar and
+    libarchive) naming the next member a.pyc with an mtime."""
+    from occystrap._native import tarstream_py
+    records = tarstream_py.format_pax([(b"path", b"a.pyc"), (b"mtime", b"1234567")])
+    head = bytearray(tarstream_py.format_header(b"././@PaxHeader", 0o644, 0, 0, len(records),
+                                                0, b"X"))
+    member = tarstream_py.format_header(b"ok.txt", 0o644, 0, 0, 2, 99, b"0")
+    return bytes(head) + records + bytes(-len(records) % 512) + member + b"hi" + \
+        bytes(510) + bytes(1024)
+
+
+def _feed(impl, data, **kwargs):
+    rewriter = impl.rewrite.TarRewriter(**kwargs)
+    out = bytearray()
+    for i in range(0, len(data), 512):
+        out += rewriter.feed(data[i:i + 512])
+    return bytes(out + rewriter.close()), rewriter
+
+
+def test_solaris_x_header_applies_to_the_next_member(impl):
+    data = _solaris_x_layer()
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        assert [(m.name, int(m.mtime)) for m in tar] == [("a.pyc", 1234567)]
+    _out, parsed = _feed(impl, data, rewrite=False, collect=True)
+    assert [(m.name, m.mtime) for m in parsed.members] == [(b"a.pyc", 1234567)]
+    out, excluded = _feed(impl, data, exclude=impl.globset.GlobSet([b"*.pyc"]))
+    assert (excluded.count, excluded.dropped) == (1, 1)
+    assert members(out) == []
+    out, _normalized = _feed(impl, data, mtime=0)
+    assert [(m.name, m.mtime) for m in members(out)] == [("a.pyc", 0)]
+
+
+def test_a_globset_subclass_decides(impl):
+    class NoCase(impl.globset.GlobSet):
+        def match(self, name):
+            return super().match(name.lower())
+
+    data = build([("X.PYC", "f", 1, 0, False), ("keep", "f", 1, 0, False)],
+                 tarfile.GNU_FORMAT)
+    assert _feed(impl, data, exclude=NoCase([b"*.pyc"]))[1].dropped == 1
+
+
+@pytest.mark.parametrize("call", ["checksum", "set_checksum", "format_number"])
+def test_short_buffers_are_refused(impl, call):
+    with pytest.raises((TarError, ValueError)):
+        if call == "checksum":
+            impl.tarstream.checksum(b"abc")
+        elif call == "set_checksum":
+            impl.tarstream.set_checksum(bytearray(160))
+        else:
+            impl.tarstream.format_number(0, 0)

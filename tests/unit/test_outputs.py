@@ -152,3 +152,17 @@ def test_rewrite_config_adds_a_missing_rootfs(config):
 def test_rewrite_config_refuses_malformed_configs(config):
     with pytest.raises(InputError, match="image config is not valid"):
         rewrite_config(config, [])
+
+
+@pytest.mark.parametrize("cut", ["data", "extended", "empty"])
+def test_tar_index_refuses_what_the_rewriter_refuses(tmp_path, cut):
+    from occystrap import tarindex
+    from occystrap._native import tarstream_py
+    member = tarstream_py.format_header(b"f", 0o644, 0, 0, 1000, 0, b"0")
+    data = {"data": member + bytes(600),                       # 1000 bytes declared
+            "extended": tarstream_py.format_header(b"p" * 200, 0o644, 0, 0, 0, 0, b"0")[:1024]
+            + bytes(1024),                                     # PAX header, then the end
+            "empty": b""}[cut]
+    path = tmp_path / "layer.tar"
+    path.write_bytes(data)
+    assert tarindex.tar_error(str(path))
