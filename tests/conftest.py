@@ -1,10 +1,9 @@
 """Test-wide fixtures: the twin selector (yarl/multidict style) and a stderr guard."""
-import importlib
-
 import pytest
 from hypothesis import HealthCheck, settings
 
 from occystrap import _native
+from tests.twins import Twin
 
 # Our fixtures (impl, twins, the stderr guard) hold no per-example state.
 settings.register_profile("occystrap", deadline=None, suppress_health_check=[
@@ -27,16 +26,6 @@ def _twins(config):
 def pytest_generate_tests(metafunc):
     if "impl" in metafunc.fixturenames:
         metafunc.parametrize("impl", _twins(metafunc.config), indirect=True)
-
-
-class Twin:
-    """The native modules of one implementation: .tarstream, .rewrite, .globset."""
-
-    def __init__(self, name):
-        self.name = name
-        suffix = "" if name == "cython" else "_py"
-        for module in ("tarstream", "rewrite", "globset"):
-            setattr(self, module, importlib.import_module("occystrap._native." + module + suffix))
 
 
 @pytest.fixture

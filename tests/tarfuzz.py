@@ -32,6 +32,8 @@ import sys
 import tarfile
 import time
 
+from tests.twins import Twin
+
 KiB, MiB = 1024, 1024 * 1024
 CAP = 1 * MiB                       # our limit on extended data (issue 8)
 MAX_SIZE = 2 ** 60                  # our limit on a member size (padding cannot overflow)
@@ -940,15 +942,7 @@ def compare_oracle(result, data):
 # -----------------------------------------------------------------------------------
 # One input through everything
 
-class Twin:
-    """One implementation's modules: .tarstream, .rewrite, .globset (as conftest's)."""
 
-    def __init__(self, name):
-        import importlib
-        self.name = name
-        suffix = "" if name == "cython" else "_py"
-        for module in ("tarstream", "rewrite", "globset"):
-            setattr(self, module, importlib.import_module("occystrap._native." + module + suffix))
 
 
 def load_twins(spec=None):
