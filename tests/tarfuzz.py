@@ -739,7 +739,7 @@ def strict_rules(data):
         kind = block[156:157]
         pos += 512
         first = False
-        if kind in (b"x", b"g", b"L", b"K"):
+        if kind in (b"x", b"X", b"g", b"L", b"K"):     # X: Solaris, a per-member PAX
             if size > CAP:
                 hits.append("ext-header-over-cap: %d bytes at %d" % (size, pos - 512))
                 return hits
@@ -751,7 +751,7 @@ def strict_rules(data):
             if pos + size + (-size % 512) > len(data):
                 hits.append("truncated: extended data at %d" % pos)
                 return hits
-            if kind in (b"x", b"g"):
+            if kind in (b"x", b"X", b"g"):
                 hits += ["%s (header at %d)" % (h, pos - 512)
                          for h in _pax_rules(data[pos:pos + size])]
             if kind == b"g" and re.search(rb"(?:^|\n)\d+ size=", data[pos:pos + size]):
@@ -759,9 +759,10 @@ def strict_rules(data):
             if kind != b"g" and pos + size + (-size % 512) >= len(data):
                 hits.append("truncated: extended header at %d without a member" % (pos - 512))
                 return hits
-            if kind == b"x":
-                for value in re.findall(rb"(?:^|\n)\d+ size=(\d+)\n", data[pos:pos + size]):
-                    pax_size = int(value)
+            if kind in (b"x", b"X"):
+                values = re.findall(rb"(?:^|\n)\d+ size=(\d+)\n", data[pos:pos + size])
+                if values and pax_size is None:     # the first header before a member wins
+                    pax_size = int(values[-1])      # (tarfile); in one header, the last record
             pos += size + (-size % 512)
             continue
         chained = 0
@@ -772,6 +773,11 @@ def strict_rules(data):
             if size > MAX_SIZE:
                 hits.append("size-over-cap: PAX size %d (header at %d)" % (size, pos - 512))
                 return hits
+        if kind == b"S":
+            for at in list(range(386, 482, 12)) + [483]:
+                rule = _number_rule(block[at:at + 12], "sparse map")
+                if rule:
+                    hits.append(rule + " (header at %d)" % (pos - 512))
         if kind == b"S" and block[482]:
             blocks = 0
             while True:
@@ -787,6 +793,10 @@ def strict_rules(data):
                                             for at in range(pos, pos + 504, 12)):
                     hits.append("bad-header-after-first: sparse map at %d" % pos)
                     return hits
+                for at in range(pos, pos + 504, 12):
+                    rule = _number_rule(data[at:at + 12], "sparse map")
+                    if rule:
+                        hits.append(rule + " (sparse map at %d)" % pos)
                 if any(lenient_number(data[at:at + 12]) is None
                        for at in range(pos, pos + 504, 12)) and not first_member:
                     hits.append("bad-header-after-first: sparse map at %d" % pos)
@@ -854,6 +864,9 @@ def oracle_quirk(ours, theirs, info, data):
       block's padding; the name is the declared bytes.
     """
     ours, theirs = list(ours), list(theirs)
+    if info.type == tarfile.GNUTYPE_SPARSE and any(
+            kind == b"g" and at < info.offset for at, kind, _size in walk(data)):
+        return True     # tarfile applies global PAX records to every member type but S
     text = info.pax_headers.get("mtime", "")
     if PAX_MTIME.match(text.encode("utf-8", "surrogateescape")) and ours[6] == _exact_floor(text):
         ours[6] = theirs[6]     # tarfile's float rounds 1.999999999 up; the exact floor is 1

@@ -268,8 +268,8 @@ def pax_decimal(buf, start, end):
 
 
 def pax_time(buf, start, end):
-    """A PAX time value ("-12.5"): optional '-', digits, optional '.' and digits; the
-    whole seconds it floors to, or BAD."""
+    """A PAX time value ("-12.5"): optional '-', digits, optional '.' and digits (maybe
+    none); the whole seconds it floors to, or BAD."""
     negative = start < end and buf[start] == 45
     if negative:
         start += 1
@@ -280,9 +280,7 @@ def pax_time(buf, start, end):
     if seconds == BAD:
         return BAD
     fraction = False
-    if dot < end:
-        if dot + 1 == end:
-            return BAD
+    if dot < end:                       # "5." is 5, as in C and Python
         for i in range(dot + 1, end):
             if buf[i] < 48 or buf[i] > 57:
                 return BAD
