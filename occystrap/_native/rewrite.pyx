@@ -2,14 +2,15 @@
 """Streaming tar rewriter: the C driver of rewrite_py's state machine.
 
 The byte path runs in C without the GIL: member data is copied (or skipped) with
-memcpy; header groups (PAX and GNU long-name headers + the member header) that lie
-whole in the chunk are checked, patched and re-checksummed in place.  This file holds
+memcpy; header groups (a member header after at most one PAX or GNU long-name header)
+that lie whole in the chunk are checked, patched and re-checksummed in place.  This file holds
 no tar rule of its own: what a valid header is, how a number or a PAX record reads,
 which type has data, which PAX keys are timestamps and how a name is normalized and
 matched are the functions of tarstream_py.py and globset_py.py, compiled from the same
 source the pure-Python twin runs (cimported here).  Whatever the fast path does not
-take on (a group split across two feed() chunks, member collection with extended
-headers, global headers, sparse maps, end of archive, anything a rule refuses) goes to
+take on (a group split across two feed() chunks, several extended headers for one
+member, member collection with extended headers, global headers, sparse maps, end of
+archive, anything a rule refuses) goes to
 rewrite_py's own logic, which also raises every error, so both twins give the same
 bytes and the same errors; tests/native/test_differential.py holds them to it.
 """
@@ -39,8 +40,8 @@ DEF NOGIL_MIN = 65536       # below this a GIL round trip costs more than the co
 
 DEF G_OK = 0                # group handled
 DEF G_SLOW = 1              # let the shared Python logic handle the header at pos
-DEF MAX_FAST_PROGRAMS = 32  # exclude patterns matched in C without stopping the scan
 DEF G_DECIDE = 2            # group parsed; Python must decide keep/drop (exclude)
+DEF MAX_FAST_PROGRAMS = 32  # exclude patterns matched in C without stopping the scan
 
 
 cdef struct Scan:
@@ -67,7 +68,7 @@ cdef struct Group:
     long long size          # data size (PAX size overrides the header)
     const unsigned char* name
     Py_ssize_t name_len
-    bint name_is_long       # from a GNU long name: loses trailing '/' only on a directory
+    bint name_set           # by an extended header (then the ustar prefix is not used)
     const unsigned char* prefix
     Py_ssize_t prefix_len
     const unsigned char* link
@@ -99,7 +100,7 @@ cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned
             g.name = d + equals + 1
             g.name_len = (strip_slashes(d, equals + 1, stop - 1) if which == 1
                           else stop - 1) - equals - 1
-            g.name_is_long = False
+            g.name_set = True
         elif which == 2:                                    # linkpath
             g.link = d + equals + 1
             g.link_len = stop - 1 - equals - 1
@@ -119,16 +120,14 @@ cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned
 
 cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssize_t n,
                       Group* g) noexcept nogil:
-    """Find a complete header group (ext headers + member header) at pos; fill g.
-
-    Extended headers are read last to first, so the first one before the member wins,
-    as in tarfile (tarstream.resolve_member).  Anything the rules refuse, a global
-    header or a sparse map goes to the Python logic (G_SLOW)."""
+    """Find a complete header group at pos (the member header, after at most one PAX or
+    GNU long-name header); fill g.  Several extended headers (whose precedence
+    resolve_member decides), a global header, a sparse map and anything the rules refuse
+    go to the Python logic (G_SLOW)."""
     cdef const unsigned char* h
-    cdef long long size, total = 0
+    cdef long long size
     cdef unsigned char t
-    cdef Py_ssize_t p = pos, q, ext_count = 0
-    cdef Py_ssize_t ext_at[16]
+    cdef Py_ssize_t p = pos, ext = -1
     g.start = pos
     while True:
         if n - p < 512:
@@ -138,16 +137,14 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
             return G_SLOW
         size = field_number(h, 124, 12)
         t = h[156]
-        if is_extension(t) and t != 103:            # x, X, L, K (g goes to Python)
-            total += size
-            if (size > s.max_ext or total > s.max_ext or ext_count == 16
+        if is_extension(t):
+            if (t == 103 or ext >= 0 or size > s.max_ext
                     or p + 512 + _padded(size) > n):
                 return G_SLOW
-            ext_at[ext_count] = p
-            ext_count += 1
+            ext = p
             p += 512 + _padded(size)
             continue
-        if t == 103 or t == 83:                     # global header, sparse map
+        if t == 83:                                 # sparse map
             return G_SLOW
         break
     g.main = p
@@ -156,33 +153,29 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
     g.size = size
     g.name = h
     g.name_len = cstr_len(h, 0, 100)
-    g.name_is_long = False
+    g.name_set = False
     if g.type == 53:
         g.name_len = strip_slashes(h, 0, g.name_len)
     g.prefix = h + 345
     g.prefix_len = prefix_len(h, 0)
     g.link = h + 157
     g.link_len = cstr_len(h, 157, 100)
-    while ext_count:
-        ext_count -= 1
-        q = ext_at[ext_count]
-        h = src + q
+    if ext >= 0:
+        h = src + ext
         size = field_number(h, 124, 12)
         if has_pax_records(h[156]):
             if _pax(h + 512, size, g, NULL, False) < 0:
                 return G_SLOW
-            if g.name != src + g.main:
-                g.prefix_len = 0
-        elif h[156] == 76:
+        elif h[156] == 76:                          # GNU long name
             g.name = h + 512
-            g.name_len = cstr_len(h, 512, size)
-            g.name_is_long = True
-            g.prefix_len = 0
-        else:
+            g.name_len = long_name_end(h, 512, 512 + cstr_len(h, 512, size),
+                                       g.type == 53) - 512
+            g.name_set = True
+        else:                                       # GNU long link
             g.link = h + 512
             g.link_len = cstr_len(h, 512, size)
-    if g.name_is_long:
-        g.name_len = long_name_end(g.name, 0, g.name_len, g.type == 53)
+    if g.name_set:
+        g.prefix_len = 0
     return G_OK
 
 
