@@ -95,11 +95,17 @@ def split_downstream(text):
 
 
 def split_upstream(text):
-    """(host, username, password) from `[USER:PASS@]HOST`: split at the last '@', then
-    at the first ':' (0.4.17 A.2)."""
+    """(scheme, host, username, password) from `[SCHEME://][USER:PASS@]HOST`: split at
+    the last '@', then at the first ':' (0.4.17 A.2).  The scheme is "http", "https" or
+    None when absent; 0.4.17 dropped it, so `https://` could not undo --insecure."""
     text = (text or "").strip()
+    scheme = None
     if "://" in text:
-        text = text.split("://", 1)[1]
+        scheme, text = text.split("://", 1)
+        scheme = scheme.lower()
+        if scheme not in ("http", "https"):
+            raise URIParseError("invalid upstream scheme: %r (expected http or https)"
+                                % scheme)
     username = password = None
     if "@" in text:
         userinfo, _, text = text.rpartition("@")
@@ -109,13 +115,24 @@ def split_upstream(text):
     if not text or "/" in text:
         raise URIParseError("invalid upstream: %r (expected [USER:PASS@]HOST[:PORT])" % text)
     parse_reference("%s/probe" % text)
-    return text, username or None, password
+    return scheme, text, username or None, password
+
+
+def _upstream_plain_http(scheme, upstream_flag, global_insecure):
+    """Plain HTTP for the upstream?  An `http://` or `https://` prefix decides; else
+    --upstream-insecure; else the global --insecure (0.4.17 applied it to both sides)."""
+    if scheme == "https" and upstream_flag:
+        raise URIParseError("--upstream-insecure contradicts the https:// upstream")
+    if scheme is not None:
+        return scheme == "http"
+    return bool(upstream_flag or global_insecure)
 
 
 class Proxy:
     def __init__(self, downstream, filter_specs=(), options=None, *, listen="127.0.0.1:5050",
                  concurrency=4, upstream=None, upstream_username=None,
-                 upstream_password=None, stop_wait=STOP_WAIT):
+                 upstream_password=None, upstream_insecure=False, upstream_ca_file=None,
+                 stop_wait=STOP_WAIT):
         self.options = dict(options or {})
         self.filter_specs = list(filter_specs)
         for spec in self.filter_specs:          # a bad -f fails now, not on the first push
@@ -127,10 +144,15 @@ class Proxy:
         self.upstream = None
         self.upstream_options = None
         if upstream:
-            self.upstream, user, password = split_upstream(upstream)
-            self.upstream_options = dict(self.options,
-                                         username=upstream_username or user,
-                                         password=upstream_password or password)
+            scheme, self.upstream, user, password = split_upstream(upstream)
+            # The upstream has its own TLS settings: the global ones are the downstream's
+            # (and the upstream's only when nothing upstream-specific is given).
+            self.upstream_options = dict(
+                self.options, username=upstream_username or user,
+                password=upstream_password or password,
+                insecure=_upstream_plain_http(scheme, upstream_insecure,
+                                              self.options.get("insecure")),
+                ca_file=upstream_ca_file or self.options.get("ca_file"))
         self.stop_wait = stop_wait
         self._semaphore = threading.BoundedSemaphore(max(1, int(concurrency)))
         self._state = threading.Condition()
@@ -208,7 +230,8 @@ class Proxy:
                 LOG.info("Listening on %s, forwarding to %s%s", self.server.url,
                          self.downstream, " (prefix %s)" % self.prefix if self.prefix else "")
                 if self.upstream:
-                    LOG.info("Pull-through from %s", self.upstream)
+                    LOG.info("Pull-through from %s://%s", "http" if
+                             self.upstream_options["insecure"] else "https", self.upstream)
                     LOG.info("Ready for pushes and pulls.")
                 else:
                     LOG.info("Ready to receive pushes. Press Ctrl+C to stop.")

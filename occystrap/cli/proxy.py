@@ -19,15 +19,23 @@ from .options import PARALLEL
 @click.option("-c", "--concurrency", type=PARALLEL, default=4, show_default=True,
               help="Images processed at once (pushes and pulls).")
 @click.option("-u", "--upstream",
-              help="Enable pull-through from [USER:PASS@]HOST[:PORT].")
+              help="Enable pull-through from [http(s)://][USER:PASS@]HOST[:PORT]; a "
+                   "scheme sets the upstream's TLS whatever --insecure says.")
 @click.option("--upstream-username", envvar="OCCYSTRAP_UPSTREAM_USERNAME",
               help="Upstream username (overrides the one in --upstream).")
 @click.option("--upstream-password", envvar="OCCYSTRAP_UPSTREAM_PASSWORD",
               help="Upstream password (overrides the one in --upstream).")
+@click.option("--upstream-insecure", is_flag=True,
+              help="Plain HTTP to the upstream (default: the global --insecure).")
+@click.option("--upstream-ca-file", type=click.Path(dir_okay=False),
+              envvar="OCCYSTRAP_UPSTREAM_CA_FILE",
+              help="PEM file of CA certificates to trust for the upstream (default: "
+                   "the global --ca-file).")
 @click.pass_obj
 def proxy(options, listen, downstream, filters, concurrency, upstream, upstream_username,
-          upstream_password):
+          upstream_password, upstream_insecure, upstream_ca_file):
     from ..proxy import Proxy
     return Proxy(downstream, filters, options, listen=listen, concurrency=concurrency,
                  upstream=upstream, upstream_username=upstream_username,
-                 upstream_password=upstream_password).run()
+                 upstream_password=upstream_password, upstream_insecure=upstream_insecure,
+                 upstream_ca_file=upstream_ca_file).run()

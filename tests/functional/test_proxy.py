@@ -673,6 +673,52 @@ def test_pull_through(registry, proxies, dockerd, skopeo, tmp_path):
         in stopped[0], proxy.stderr
 
 
+def test_pull_through_from_a_tls_upstream(registry, registry_tls, proxies, tmp_path):
+    """The downstream is plain HTTP (global --insecure), the upstream TLS with its own CA:
+    `https://` on -u and --upstream-ca-file decide for the upstream alone."""
+    path, _ = build(tmp_path, "in.tar", [unique_layer("tls-upstream")])
+    occystrap("--ca-file", registry_tls.ca_file, "process", "tar://%s" % path,
+              "registry://%s/occy/tlsup:1" % registry_tls.url, check=True)
+    proxy = proxies(registry.url, "-u", "https://" + registry_tls.url,
+                    "--upstream-ca-file", registry_tls.ca_file)
+    assert_normalized(proxy.url, "occy/tlsup:1", tmp_path)
+    assert_normalized(registry.url, "occy/tlsup:1", tmp_path, "downstream.tar")
+    assert proxy.stop() == 0
+    # Without the scheme the global --insecure still reaches the upstream (0.4.17), and
+    # without the CA the upstream's certificate is not trusted: both fail the pull.
+    for upstream in (["-u", registry_tls.url, "--upstream-ca-file", registry_tls.ca_file],
+                     ["-u", "https://" + registry_tls.url]):
+        proxy = proxies(registry.url, *upstream)
+        failed = occystrap("--insecure", "--retries", "0", "process",
+                           "registry://%s/occy/tlsup:2" % proxy.url,
+                           "tar://%s" % (tmp_path / "no.tar"), check=False)
+        assert "502" in failed.stderr or "pull-through" in failed.stderr, failed.stderr
+        assert proxy.stop() == 0
+        assert ("HTTP request to an HTTPS server" if upstream[1] == registry_tls.url
+                else "certificate verification failed") in proxy.stderr, proxy.stderr
+
+
+def test_upstream_scheme_and_flags():
+    from occystrap.errors import URIParseError
+    from occystrap.proxy import Proxy
+    options = {"insecure": True}
+
+    def plain_http(upstream, *flags):
+        return Proxy("127.0.0.1:5000", (), options, upstream=upstream,
+                     upstream_insecure="--upstream-insecure" in flags
+                     ).upstream_options["insecure"]
+
+    assert plain_http("https://u:p@up.example") is False
+    assert plain_http("http://up.example") is True
+    assert plain_http("up.example") is True                 # the global --insecure
+    assert Proxy("127.0.0.1:5000", (), {}, upstream="up.example",
+                 upstream_insecure=True).upstream_options["insecure"] is True
+    with pytest.raises(URIParseError):
+        plain_http("https://up.example", "--upstream-insecure")
+    with pytest.raises(URIParseError):
+        plain_http("ftp://up.example")
+
+
 def test_proxy_headers_never_carry_crlf(registry, proxies):
     proxy = proxies(registry.url)
     requests = [
