@@ -1,5 +1,9 @@
 """HTTP over a unix socket with urllib3: how occystrap talks to the Docker Engine API.
 
+The daemon is the one the docker CLI would use (daemon_address): an explicit
+`?socket=`, else $DOCKER_HOST (`unix://PATH`, or `tcp://HOST:PORT` as plain HTTP),
+else /var/run/docker.sock.
+
 Why not requests-unixsocket or the docker SDK (0.4.17 used the former): urllib3 is
 already the registry client's only HTTP dependency, and a unix socket needs nothing
 but a connection class whose connect() opens AF_UNIX instead of TCP.  The host name
@@ -8,6 +12,7 @@ in requests is irrelevant (the daemon ignores it); "localhost" is sent.
 Every failure becomes one line: the caller chooses InputError (docker:// source) or
 OutputError (docker:// sink), and a missing or refused socket says which socket.
 """
+import os
 import socket
 import urllib.parse
 
@@ -16,12 +21,48 @@ from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import NewConnectionError
 
-from .errors import InputError
+from .errors import InputError, OptionError
 from .jsonparse import parse_json
 from .model import DOCKER_SOCKET
 
 DEFAULT_SOCKET = DOCKER_SOCKET
 MAX_API_VERSION = "1.41"        # what dockerd 20.10 and podman 4.x both speak
+
+
+def daemon_address(explicit=None):
+    """The Engine API to talk to, as a unix socket path or `tcp://HOST:PORT`.
+
+    `explicit` (a `?socket=` or `--socket` value) wins over $DOCKER_HOST, which wins
+    over /var/run/docker.sock, as for the docker CLI.  Both may be a path, `unix://PATH`
+    or `tcp://HOST:PORT`.  Anything else (ssh://, npipe://, a TLS daemon with
+    DOCKER_TLS_VERIFY) is refused: quietly using the default socket instead would talk
+    to another daemon than the user meant.
+    """
+    where, value = "socket", explicit
+    if not value:
+        where, value = "DOCKER_HOST", os.environ.get("DOCKER_HOST")
+    if not value:
+        return DEFAULT_SOCKET
+    if value.startswith("unix://"):
+        value = value[len("unix://"):]
+    elif value.startswith("tcp://"):
+        hostport = urllib.parse.urlsplit(value)
+        try:
+            port = hostport.port
+        except ValueError:
+            port = None
+        if not hostport.hostname or not port or hostport.path.strip("/"):
+            raise OptionError("%s=%s: expected tcp://HOST:PORT" % (where, value))
+        if os.environ.get("DOCKER_TLS_VERIFY"):
+            raise OptionError("%s=%s: TLS to the Docker daemon (DOCKER_TLS_VERIFY) is not "
+                              "supported; use its unix socket" % (where, value))
+        return "tcp://%s:%d" % (hostport.hostname, port)
+    elif "://" in value:
+        raise OptionError("%s=%s: only unix:// and tcp:// Docker daemons are supported"
+                          % (where, value))
+    if not value:
+        raise OptionError("%s: empty unix socket path" % where)
+    return value
 
 
 class UnixHTTPConnection(HTTPConnection):
@@ -82,10 +123,16 @@ class UnixHTTPClient:
     """
 
     def __init__(self, socket_path=DEFAULT_SOCKET, error=InputError, timeout=60.0):
-        self.socket_path = socket_path
+        self.socket_path = socket_path      # or tcp://HOST:PORT (daemon_address)
         self.error = error
-        self._pool = UnixHTTPConnectionPool(
-            socket_path, timeout=urllib3.Timeout(connect=10.0, read=timeout))
+        pool_timeout = urllib3.Timeout(connect=10.0, read=timeout)
+        if socket_path.startswith("tcp://"):
+            hostport = urllib.parse.urlsplit(socket_path)
+            self._pool = HTTPConnectionPool(hostport.hostname, hostport.port, maxsize=4,
+                                            block=False, retries=False,
+                                            timeout=pool_timeout, blocksize=1 << 20)
+        else:
+            self._pool = UnixHTTPConnectionPool(socket_path, timeout=pool_timeout)
         self._prefix = None
 
     # -- plumbing --------------------------------------------------------------------

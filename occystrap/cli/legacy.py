@@ -13,7 +13,6 @@ import urllib.parse
 import click
 
 from ..api import copy_uris
-from ..model import DOCKER_SOCKET as DEFAULT_SOCKET   # not unixhttp: urllib3 at start-up
 from . import cli
 from .search import search
 
@@ -37,6 +36,8 @@ def registry_uri(registry, image, tag):
 
 
 def docker_uri(image, tag, socket):
+    if not socket:                      # the docker:// default: $DOCKER_HOST, else the usual
+        return "docker://%s" % _ref(image, tag)
     return "docker://%s?socket=%s" % (_ref(image, tag), urllib.parse.quote(socket, safe="/"))
 
 
@@ -94,8 +95,9 @@ def _search_options(func):
                         help="PATTERN is a regular expression (re.search).")(func)
 
 
-_socket_option = click.option("--socket", default=DEFAULT_SOCKET, show_default=True,
-                              help="Docker Engine API socket.")
+_socket_option = click.option("--socket",
+                              help="Docker Engine API socket (default: $DOCKER_HOST, else "
+                                   "/var/run/docker.sock).")
 
 
 def _legacy(name, summary, modern):

@@ -1,6 +1,6 @@
 """docker:// in and out against a real dockerd and podman's Docker-compatible service.
 
-Every test passes its own `?socket=` (never /var/run/docker.sock) and its own
+Every test passes its own `?socket=` or $DOCKER_HOST (never /var/run/docker.sock) and its own
 --temp-dir, which must be empty again afterwards.  Image names are unique per test
 and fully qualified, because podman adds `localhost/` to short names.
 """
@@ -8,6 +8,7 @@ import http.server
 import json
 import os
 import shutil
+import socket
 import socketserver
 import tarfile
 import threading
@@ -247,6 +248,72 @@ def test_missing_socket(tmp_path):
         proc = occystrap(*args, check=False)
         assert ("Error: cannot connect to the Docker daemon at %s: No such file or directory"
                 % sock) in proc.stderr
+
+
+class _ToUnix(socketserver.BaseRequestHandler):
+    """Forward one TCP connection to the unix socket `server.target`, both ways."""
+
+    def handle(self):
+        with socket.socket(socket.AF_UNIX) as upstream:
+            upstream.connect(self.server.target)
+            back = threading.Thread(target=self._pipe, args=(upstream, self.request))
+            back.start()
+            self._pipe(self.request, upstream)
+            back.join()
+
+    @staticmethod
+    def _pipe(source, dest):
+        try:
+            while True:
+                data = source.recv(1 << 16)
+                if not data:
+                    break
+                dest.sendall(data)
+        except OSError:
+            pass
+        try:
+            dest.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+
+class _TCPForward(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+
+
+def test_docker_host_selects_the_daemon(dockerd, tmp_path):
+    """$DOCKER_HOST (unix:// and tcp://) stands in for /var/run/docker.sock; an explicit
+    ?socket= still wins over it."""
+    src = tmp_path / "in.tar"
+    ib.build_image(src, ib.sample_layers(), repotag="example.com/occy-dh/src:1")
+    ref = "example.com/occy-dh/host:1"
+    env = {"DOCKER_HOST": "unix://" + dockerd.socket}
+    try:
+        occystrap("process", "tar://%s" % src, "docker://" + ref, env=env, check=True)
+        assert tags_of(dockerd, ref) == [ref]
+        occystrap("process", "docker://" + ref, "tar://%s" % (tmp_path / "a.tar"),
+                  env=env, check=True)
+        missing = str(tmp_path / "missing.sock")
+        proc = occystrap("info", "docker://" + ref, env={"DOCKER_HOST": "unix://" + missing},
+                         check=False)
+        assert "cannot connect to the Docker daemon at %s" % missing in proc.stderr
+        occystrap("info", docker_uri(dockerd, ref), env={"DOCKER_HOST": "unix://" + missing},
+                  check=True)
+        forward = _TCPForward(("127.0.0.1", 0), _ToUnix)
+        forward.target = dockerd.socket
+        thread = threading.Thread(target=forward.serve_forever)
+        thread.start()
+        try:
+            tcp = {"DOCKER_HOST": "tcp://127.0.0.1:%d" % forward.server_address[1]}
+            occystrap("process", "docker://" + ref, "tar://%s" % (tmp_path / "b.tar"),
+                      env=tcp, check=True)
+        finally:
+            forward.shutdown()
+            forward.server_close()
+            thread.join()
+        assert read_tarball(tmp_path / "b.tar") == read_tarball(tmp_path / "a.tar")
+    finally:
+        rmi(dockerd, ref)
 
 
 def test_refused_load_leaves_no_tag(daemon, tmp_path):

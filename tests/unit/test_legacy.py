@@ -67,7 +67,7 @@ def test_command_help(name):
     listed = set(re.findall(r"(?<!\S)(--[a-z][a-z-]*)", text)) - {"--help"}
     assert listed == set(options)
     if "--socket" in options:
-        assert "[default: /var/run/docker.sock]" in text
+        assert "(default: $DOCKER_HOST, else /var/run/docker.sock)" in text
 
 
 # -- URI and filter mapping -------------------------------------------------------------
@@ -86,6 +86,7 @@ def test_docker_uri_carries_the_socket():
     assert uri.scheme == "docker"
     assert uri.image_and_tag() == ("example.com/app", "2")
     assert uri.options == {"socket": socket}
+    assert parse_uri(legacy.docker_uri("example.com/app", "2", None)).options == {}
 
 
 @pytest.mark.parametrize("path", ["out.tar", "sub/out.tar", "/abs/out.tar", "localhost/x.tar",

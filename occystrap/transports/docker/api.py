@@ -11,7 +11,7 @@ import urllib.parse
 import urllib3
 
 from ...jsonparse import parse_json, parse_json_prefix
-from ...unixhttp import DEFAULT_SOCKET, UnixHTTPClient, error_message, one_line
+from ...unixhttp import UnixHTTPClient, daemon_address, error_message, one_line
 from ...uri import text
 
 CHUNK = 1 << 20
@@ -19,8 +19,9 @@ DAEMON_OPTIONS = {"socket": text}     # what docker:// and dockerpush:// URIs ac
 
 
 def socket_of(uri):
-    """The `?socket=` of a docker:// URI, else /var/run/docker.sock."""
-    return uri.options.get("socket") or DEFAULT_SOCKET
+    """The daemon of a docker:// URI: its `?socket=`, else $DOCKER_HOST, else
+    /var/run/docker.sock."""
+    return daemon_address(uri.options.get("socket"))
 
 
 def reference(uri):
