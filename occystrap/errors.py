@@ -26,6 +26,10 @@ class OutputError(OccystrapError):
     """The destination could not be written."""
 
 
+class CredentialError(OccystrapError):
+    """A Docker credential helper is missing, failed or answered nonsense."""
+
+
 class UnsafePathError(OccystrapError):
     """A layer member would be written outside the destination root."""
 
@@ -45,4 +49,5 @@ def describe_tar_error(exc, where):
 
 
 __all__ = ["OccystrapError", "URIParseError", "OptionError", "InputError", "OutputError",
-           "UnsafePathError", "VerifyError", "Terminated", "TarError", "describe_tar_error"]
+           "CredentialError", "UnsafePathError", "VerifyError", "Terminated", "TarError",
+           "describe_tar_error"]

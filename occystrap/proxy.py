@@ -147,9 +147,11 @@ class Proxy:
             scheme, self.upstream, user, password = split_upstream(upstream)
             # The upstream has its own TLS settings: the global ones are the downstream's
             # (and the upstream's only when nothing upstream-specific is given).
+            # Credentials too: the global ones (and --src-*) are not the upstream's.
             self.upstream_options = dict(
                 self.options, username=upstream_username or user,
-                password=upstream_password or password,
+                password=upstream_password or password, src_username=None,
+                src_password=None,
                 insecure=_upstream_plain_http(scheme, upstream_insecure,
                                               self.options.get("insecure")),
                 ca_file=upstream_ca_file or self.options.get("ca_file"))
@@ -175,7 +177,7 @@ class Proxy:
 
     # -- life cycle ------------------------------------------------------------------------
     def start(self):
-        _, self._client = connect(self._downstream_uri("probe", "latest"), self.options)
+        _, self._client = connect(self._downstream_uri("probe", "latest"), self.options, "dest")
         self.layer_cache = open_cache(self.options.get("layer_cache"))    # before any push
         pull = self.upstream is not None
         self.server = RegistryServer(

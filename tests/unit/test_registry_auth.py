@@ -6,10 +6,12 @@
 import base64
 import email.utils
 import json
+import os
+import re
 
 import pytest
 
-from occystrap.errors import OptionError, URIParseError
+from occystrap.errors import CredentialError, OptionError, URIParseError
 from occystrap.transports.registry.auth import (docker_config_credentials, parse_challenge,
                                                  parse_challenges, resolve_credentials)
 from occystrap.transports.registry.client import RateLimiter, retry_after_seconds
@@ -232,12 +234,76 @@ def test_docker_config_from_environment(tmp_path, monkeypatch):
     json.dumps({"auths": {"reg.example": {"auth": "!!!notbase64"}}}),
     json.dumps({"auths": {"reg.example": {"auth": _auth("nocolon", "")[:-4]}}}),
     json.dumps({"auths": {"reg.example": "junk"}}),
-    json.dumps({"credsStore": "desktop", "auths": {"reg.example": {}}}),
+    json.dumps({"credsStore": "", "credHelpers": [], "auths": {"reg.example": {}}}),
 ])
 def test_broken_docker_config_is_ignored(tmp_path, content):
     path = tmp_path / "config.json"
     path.write_text(content)
     assert resolve_credentials("reg.example", docker_config=str(path)) == (None, None)
+
+
+# -- credential helpers -----------------------------------------------------------------
+
+HELPER = """#!/bin/sh
+read server
+echo "$server" >> "$(dirname "$0")/asked"
+case "$server" in
+  reg.example) echo '{"ServerURL": "reg.example", "Username": "helped", "Secret": "s3"}';;
+  https://index.docker.io/v1/) echo '{"Username": "hub", "Secret": "hubs"}';;
+  token.example) echo '{"Username": "<token>", "Secret": "refresh"}';;
+  junk.example) echo 'not json';;
+  broken.example) echo 'helper exploded' >&2; exit 3;;
+  *) echo 'credentials not found in native keychain'; exit 1;;
+esac
+"""
+
+
+@pytest.fixture
+def helper(tmp_path, monkeypatch):
+    """docker-credential-occytest on PATH; returns the servers it was asked for."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "docker-credential-occytest"
+    script.write_text(HELPER)
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, os.environ["PATH"]))
+
+    def asked():
+        path = bin_dir / "asked"
+        return path.read_text().split() if path.exists() else []
+    return asked
+
+
+def test_creds_store_and_cred_helpers(helper):
+    store = {"credsStore": "occytest",
+             "auths": {"other.example": {"auth": _auth("file", "filepw")}}}
+    assert docker_config_credentials("reg.example", store) == ("helped", "s3")
+    assert docker_config_credentials("docker.io", store) == ("hub", "hubs")
+    # the helper has nothing: the auths entry is next, then anonymous
+    assert docker_config_credentials("other.example", store) == ("file", "filepw")
+    assert docker_config_credentials("none.example", store) is None
+    assert docker_config_credentials("token.example", store) is None   # identity token
+    assert helper() == ["reg.example", "https://index.docker.io/v1/", "other.example",
+                        "none.example", "token.example"]
+    per_host = {"credsStore": "missing-store", "credHelpers": {"REG.example": "occytest"}}
+    assert docker_config_credentials("reg.example", per_host) == ("helped", "s3")
+    # explicit credentials never run a helper
+    assert resolve_credentials("reg.example", "cli", "pw", docker_config=store) == ("cli", "pw")
+    assert len(helper()) == 6
+
+
+@pytest.mark.parametrize("config, host, message", [
+    ({"credsStore": "occytest"}, "broken.example",
+     "credential helper docker-credential-occytest failed for broken.example: "
+     "helper exploded"),
+    ({"credsStore": "occytest"}, "junk.example", "answered junk.example with no Username"),
+    ({"credHelpers": {"reg.example": "not-installed"}}, "reg.example",
+     "docker-credential-not-installed (named in the Docker config) is not on PATH"),
+    ({"credsStore": "../evil"}, "reg.example", "invalid credential helper name"),
+])
+def test_failing_helper_is_an_error(helper, config, host, message):
+    with pytest.raises(CredentialError, match=re.escape(message)):
+        docker_config_credentials(host, config)
 
 
 # -- retry timing helpers -----------------------------------------------------------------

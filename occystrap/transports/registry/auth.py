@@ -16,11 +16,16 @@ import binascii
 import logging
 import os
 import re
+import subprocess
 
+from ...errors import CredentialError
 from ...jsonparse import parse_json
 from .reference import DOCKER_HUB_HOSTS
 
 LOG = logging.getLogger(__name__)
+
+HELPER_TIMEOUT = 60.0           # a helper may unlock a keyring; it must not hang us
+HUB_SERVER = "https://index.docker.io/v1/"  # the key docker login uses for Docker Hub
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*")
@@ -106,10 +111,11 @@ def resolve_credentials(host, username=None, password=None, uri_username=None,
     """(username, password) to use for `host`, or (None, None) for anonymous access.
 
     Precedence: the URI's userinfo or ?username= (per image, so source and destination
-    can differ), then --username/--password (click has already folded in
-    OCCYSTRAP_USERNAME/PASSWORD), then the `auths` entry of the Docker client config
-    for the host.  A source counts only when it names a user; a URI user without a
-    password takes the explicit password (`registry://me@host/x` + $OCCYSTRAP_PASSWORD).
+    can differ), then the command line's (connect passes --src-/--dest-username over
+    --username; click has already folded in the environment variables), then the
+    Docker client config for the host (credential helpers, then `auths`).  A source
+    counts only when it names a user; a URI user without a password takes the explicit
+    password (`registry://me@host/x` + $OCCYSTRAP_PASSWORD).
     `docker_config` may be a path or an already loaded dict; by default it is
     $DOCKER_CONFIG/config.json or ~/.docker/config.json.
     """
@@ -143,31 +149,118 @@ def _same_registry(key, host):
 
 
 def docker_config_credentials(host, docker_config=None):
-    """(user, password) from a Docker client config's `auths`, or None.
+    """(user, password) for `host` from a Docker client config, or None.
 
-    Entries hold either `auth` (base64 of "user:password", what `docker login`
-    writes) or separate `username`/`password`.  Credential helpers (credsStore,
-    credHelpers) and identity tokens are not consulted.  An unreadable or malformed
-    file is logged and ignored: it must not break anonymous access.
+    As the docker CLI does: a credential helper named for the host in `credHelpers`,
+    else the `credsStore` helper, is asked first (helper_credentials); when it has
+    nothing for the host (or there is none), the `auths` entry is used.  An entry holds
+    `auth` (base64 of "user:password", what `docker login` writes) or separate
+    `username`/`password`.  An unreadable or malformed file is logged and ignored: it
+    must not break anonymous access.  A helper that fails is an error, though:
+    silently pulling anonymously would hide why a private image is "not found".
     """
-    config = docker_config
-    if config is None or isinstance(config, (str, os.PathLike)):
-        path = config or default_docker_config_path()
-        try:
-            with open(path, "rb") as f:
-                config = parse_json(f.read())
-        except FileNotFoundError:
+    config = _load_docker_config(docker_config)
+    if not isinstance(config, dict):
+        return None
+    helper = _helper_for(config, host)
+    if helper:
+        found = helper_credentials(helper, HUB_SERVER if _is_hub(host) else host)
+        if found:
+            return found
+    return _auths_credentials(config, host)
+
+
+def _load_docker_config(docker_config):
+    if docker_config is not None and not isinstance(docker_config, (str, os.PathLike)):
+        return docker_config
+    path = docker_config or default_docker_config_path()
+    try:
+        with open(path, "rb") as f:
+            return parse_json(f.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        LOG.warning("ignoring Docker config %s: %s", path, exc)
+        return None
+
+
+def _is_hub(host):
+    return _normalise_host(host) in DOCKER_HUB_HOSTS
+
+
+def _matching_keys(mapping, host):
+    """Keys of `mapping` naming `host`, an exact match before an alias (docker.io vs
+    index.docker.io)."""
+    return sorted((k for k in mapping if _same_registry(k, host)),
+                  key=lambda k: _normalise_host(k) != _normalise_host(host))
+
+
+def _helper_for(config, host):
+    """The credential helper name for host: credHelpers[host], else credsStore."""
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key in _matching_keys(helpers, host):
+            if isinstance(helpers[key], str) and helpers[key]:
+                return helpers[key]
+    store = config.get("credsStore")
+    return store if isinstance(store, str) and store else None
+
+
+def helper_credentials(name, server):
+    """(user, secret) from `docker-credential-NAME get`, or None when it has none.
+
+    The protocol (docker/docker-credential-helpers): the server (host[:port], or
+    https://index.docker.io/v1/ for Docker Hub) on stdin, `{"ServerURL", "Username",
+    "Secret"}` JSON on stdout; "credentials not found" and exit 1 when it has none.
+    An identity token (Username "<token>") needs an OAuth2 exchange we do not do: it
+    is logged and skipped.  Neither the secret nor the helper's stdout is ever put in
+    a message.
+    """
+    program = "docker-credential-" + name
+    if "/" in name or name.startswith("."):
+        raise CredentialError("invalid credential helper name in the Docker config: %r"
+                              % name)
+    try:
+        proc = subprocess.run([program, "get"], input=server.encode("utf-8"),
+                              capture_output=True, timeout=HELPER_TIMEOUT)
+    except FileNotFoundError:
+        raise CredentialError("credential helper %s (named in the Docker config) is not "
+                              "on PATH" % program) from None
+    except subprocess.TimeoutExpired:
+        raise CredentialError("credential helper %s did not answer for %s within %.0f s"
+                              % (program, server, HELPER_TIMEOUT)) from None
+    except OSError as exc:
+        raise CredentialError("cannot run credential helper %s: %s"
+                              % (program, exc.strerror or exc)) from None
+    if proc.returncode:
+        said = proc.stdout.decode("utf-8", "replace").strip()
+        if "credentials not found" in said.lower():
             return None
-        except (OSError, ValueError) as exc:
-            LOG.warning("ignoring Docker config %s: %s", path, exc)
-            return None
-    auths = config.get("auths") if isinstance(config, dict) else None
+        why = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise CredentialError("credential helper %s failed for %s: %s"
+                              % (program, server, why[-1] if why
+                                 else "exit status %d" % proc.returncode))
+    try:
+        answer = parse_json(proc.stdout)
+    except ValueError:
+        answer = None
+    username = answer.get("Username") if isinstance(answer, dict) else None
+    secret = answer.get("Secret") if isinstance(answer, dict) else None
+    if not isinstance(username, str) or not isinstance(secret, (str, type(None))):
+        raise CredentialError("credential helper %s answered %s with no Username/Secret "
+                              "JSON" % (program, server))
+    if username == "<token>":
+        LOG.warning("credential helper %s holds an identity token for %s; identity "
+                    "tokens are not supported, trying without", program, server)
+        return None
+    return (username, secret or "") if username else None
+
+
+def _auths_credentials(config, host):
+    auths = config.get("auths")
     if not isinstance(auths, dict):
         return None
-    # An exact key match beats an alias (docker.io vs index.docker.io).
-    keys = sorted((k for k in auths if _same_registry(k, host)),
-                  key=lambda k: _normalise_host(k) != _normalise_host(host))
-    for key in keys:
+    for key in _matching_keys(auths, host):
         entry = auths[key]
         if not isinstance(entry, dict):
             continue

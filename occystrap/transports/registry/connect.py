@@ -2,7 +2,9 @@
 
 URI query values override the globals, as in 0.4.17 (A.4).  The options each
 direction accepts are declared here: 0.4.17's (A.4) plus ca_file and, for output,
-compression_level.
+compression_level.  Credentials may differ per side: --src-username/--src-password
+and --dest-username/--dest-password override --username/--password (which 0.4.17
+used for both) on their side.
 """
 from ... import __version__
 from ...compression import LEVELS
@@ -31,11 +33,12 @@ def setting(uri, options, *names, default=None):
     return default
 
 
-def connect(uri, options):
-    """(Reference, RegistryClient) for a registry:// URI."""
+def connect(uri, options, side):
+    """(Reference, RegistryClient) for a registry:// URI read ("src") or written ("dest")."""
     ref = parse_reference(uri.path)
     username, password = resolve_credentials(
-        ref.host, options.get("username"), options.get("password"),
+        ref.host, options.get(side + "_username") or options.get("username"),
+        options.get(side + "_password") or options.get("password"),
         uri_username=uri.options.get("username") or ref.username,
         uri_password=uri.options.get("password") or ref.password)
     client = RegistryClient(

@@ -229,7 +229,7 @@ class RegistrySink(ImageSink):
         level = setting(uri, options, "compression_level")
         check_level(self.compression, level)      # before connecting: a typo fails fast
         self.compression_level = level
-        self.ref, self.client = connect(uri, options)
+        self.ref, self.client = connect(uri, options, "dest")
         self.scope = "repository:%s:pull,push" % self.ref.repository
         self.flavour = "oci" if self.compression == "zstd" else "docker"
         self.layer_media_type = LAYER_TYPES[(self.flavour, self.compression)]

@@ -46,7 +46,7 @@ class RegistrySource(ImageSource):
     thread_safe_blobs = True
 
     def __init__(self, uri, options):
-        self.ref, self.client = connect(uri, options)
+        self.ref, self.client = connect(uri, options, "src")
         self.image = "%s/%s" % (self.ref.host, self.ref.repository)
         self.tag = self.ref.reference
         self.scope = "repository:%s:pull" % self.ref.repository
