@@ -1,10 +1,13 @@
 """An ephemeral self-signed certificate for the dockerpush:// embedded registry.
 
-Made with the `openssl` CLI (as 0.4.17 did, spec B.14): RSA-2048, valid one day,
-CN=127.0.0.1 with SAN IP:127.0.0.1.  Nobody verifies it: dockerd treats registries on
-127.0.0.0/8 as insecure and accepts any certificate, and podman is told `tlsVerify=false`
-with the push.  It is HTTPS rather than plain HTTP because dockerd tries HTTPS first
-and podman, without an insecure entry in registries.conf, insists on it.
+Made with the `openssl` CLI (as 0.4.17 did, spec B.14), valid one day, CN=127.0.0.1
+with SAN IP:127.0.0.1.  The key is ECDSA P-256, not 0.4.17's RSA-2048: generating it
+takes about 20 ms instead of 0.25-0.5 s on every dockerpush:// run, and Go's TLS
+(dockerd, podman) and Python's ssl serve and accept it.  Nobody verifies it: dockerd
+treats registries on 127.0.0.0/8 as insecure and accepts any certificate, and podman
+is told `tlsVerify=false` with the push.  It is HTTPS rather than plain HTTP because
+dockerd tries HTTPS first and podman, without an insecure entry in registries.conf,
+insists on it.
 """
 import os
 import shutil
@@ -13,7 +16,7 @@ import tempfile
 
 from ...errors import InputError
 
-OPENSSL_TIMEOUT = 60            # key generation takes about 0.3 s here
+OPENSSL_TIMEOUT = 60            # key generation takes about 20 ms here
 
 
 def make_certificate(temp_dir=None):
@@ -31,7 +34,8 @@ def make_certificate(temp_dir=None):
     except OSError as exc:
         raise InputError("cannot create a temporary directory in %s: %s"
                          % (temp_dir or tempfile.gettempdir(), exc.strerror)) from None
-    command = [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+    command = [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+               "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
                "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
                "-keyout", os.path.join(directory, "key.pem"),
                "-out", os.path.join(directory, "cert.pem")]
