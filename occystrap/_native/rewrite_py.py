@@ -258,7 +258,7 @@ class TarRewriter:
         Returns whether it dropped an mtime record (the member header then gets ts)."""
         dropped = False
         if self._mtime is not None and self._ts.has_pax_records(kind[0]):
-            dropped = self._ts.drops_mtime(data, self._time, self._clamp)
+            dropped = self._clamp and self._ts.drops_mtime(data, self._time, True)
             data = self._ts.drop_time_records(data, self._time, self._clamp)
             if not data:
                 return dropped
