@@ -37,17 +37,22 @@ class CopyReport:
     verify_errors: list = None      # None when verification did not run
 
 
-def rewrite_config(config_bytes, results):
-    """Config with rootfs.diff_ids replaced by the written layers' ids (bytes unchanged
-    when no id changed, so an unfiltered copy keeps its config digest)."""
+def rewrite_config(config_bytes, results, filters=()):
+    """Config with rootfs.diff_ids replaced by the written layers' ids and the filters'
+    edits (bytes unchanged when nothing changed, so an unfiltered copy keeps its config
+    digest)."""
     try:
         config = parse_json(config_bytes)
         old = config_diff_ids(config)
     except ValueError as exc:
         raise InputError("image config is not valid: %s" % exc) from None
     new = [r.diff_id for r in results]
-    if old == new:
+    edited = parse_json(config_bytes)
+    for filt in filters:
+        filt.edit_config(edited)
+    if old == new and edited == config:
         return config_bytes
+    config = edited
     if not isinstance(config.get("rootfs"), dict):         # absent or null
         config["rootfs"] = {"type": "layers"}
     config["rootfs"]["diff_ids"] = new
@@ -80,7 +85,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                 progress.close()
                 if cached is not None:
                     LOG.info(cached.summary())
-            sink.finish(rewrite_config(source.config_bytes(), results), results)
+            sink.finish(rewrite_config(source.config_bytes(), results, filters), results)
         except BaseException:
             sink.abort()
             raise
@@ -135,6 +140,7 @@ class _StoppableWriter(LayerWriter):
 
 
 def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
+    filters = [f for f in filters if f.applies_to(ref)]
     same_blob = (not filters and ref.digest and ref.diff_id
                  and sink.compression != "none"
                  and from_media_type(ref.media_type) == sink.compression)

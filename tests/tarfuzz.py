@@ -46,6 +46,8 @@ MODES = {
     "normalize": dict(mtime=0),
     "exclude": dict(exclude=PATTERNS),
     "normalize+exclude": dict(mtime=0, exclude=PATTERNS),
+    # mode=clamp at the generators' usual mtime: 1700000000.75 is after it, -1 before
+    "clamp": dict(mtime=1700000000, clamp=True, collect=True),
 }
 ONE_BYTE_MAX = 2048                 # 1-byte chunking only for inputs up to this size
 HANG_SECONDS = 5
@@ -1012,7 +1014,7 @@ def check(data, twins):
             failures.append((kind, "%s: %s" % (twin.name, detail)))
         if result[0] != "ok":
             continue
-        for mode in ("copy", "normalize", "normalize+exclude"):
+        for mode in ("copy", "normalize", "normalize+exclude", "clamp"):
             out = by_mode[mode][twins.index(twin)]
             if out[0] != "ok":
                 failures.append(("twins-modes", "%s: parse ok, %s: %s" % (

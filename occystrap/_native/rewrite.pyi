@@ -16,9 +16,10 @@ class TarRewriter:
     count: int
 
     def __init__(self, mtime: Optional[int] = None, exclude: Optional[GlobSet] = None,
-                 rewrite: bool = True, collect: bool = False) -> None:
-        """mtime: set every member's mtime; exclude: members to drop (never whiteouts);
-        rewrite=False only parses; collect keeps a Member per member."""
+                 rewrite: bool = True, collect: bool = False, clamp: bool = False) -> None:
+        """mtime: set every member's mtime (clamp: only those later than it); exclude:
+        members to drop (never whiteouts); rewrite=False only parses; collect keeps a
+        Member per member."""
 
     def feed(self, data: Union[bytes, bytearray, memoryview]) -> bytearray:
         """Consume a chunk of the tar stream; return the rewritten bytes it completes."""

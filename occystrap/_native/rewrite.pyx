@@ -18,11 +18,11 @@ from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_Resize
 from libc.string cimport memcpy, memset
 
 from .globset cimport is_whiteout, match_program, name_end, name_start
-from .tarstream cimport (cstr_len, field_number, has_data, has_pax_records, header_problem,
-                         header_type, is_extension, long_name_end,
-                         is_number, is_time_key, pax_decimal, size_ok, pax_equals, pax_key,
-                         pax_key_start, pax_record_end, pax_time, patch_mtime, prefix_len,
-                         put_octal, strip_slashes)
+from .tarstream cimport (cstr_len, drops_time_record, field_number, has_data,
+                         has_pax_records, header_problem, header_type, is_extension,
+                         long_name_end, is_number, normalize_header, pax_decimal, size_ok,
+                         pax_equals, pax_key, pax_key_start, pax_record_end, pax_time,
+                         prefix_len, put_octal, set_header_checksum, strip_slashes)
 from . import rewrite_py as _py
 from .globset import GlobSet
 from . import tarstream as _tarstream
@@ -53,6 +53,8 @@ cdef struct Scan:
     bint headers            # may handle header groups at all (no collect, no ext pending)
     bint decide             # exclude active: stop with G_DECIDE before emitting a group
     unsigned char mtime[12]
+    long long ts            # mtime's value, for clamp
+    bint clamp
     long long offset
     long long count
     long long max_ext
@@ -74,17 +76,18 @@ cdef struct Group:
     const unsigned char* link
     Py_ssize_t link_len
     unsigned char type
+    bint mtime_dropped      # _pax with filter dropped an mtime record
 
 
 cdef inline long long _padded(long long size) noexcept nogil:
     return (size + 511) // 512 * 512
 
 
-cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned char* out,
-                     bint filter) noexcept nogil:
+cdef Py_ssize_t _pax(Scan* s, const unsigned char* d, Py_ssize_t size, Group* g,
+                     unsigned char* out, bint filter) noexcept nogil:
     """Walk PAX records with tarstream's rules: what path/linkpath/size say goes into g
     (the last record of a key wins, as in a dict); with filter, copy the records that
-    are not timestamps (is_time_key) to out.  Returns bytes copied, or -1 when a record
+    normalize-timestamps keeps (drops_time_record) to out.  Returns bytes copied, or -1 when a record
     or a number value is malformed (the Python logic then raises its error)."""
     cdef Py_ssize_t pos = 0, key, equals, stop, kept = 0
     cdef int which
@@ -111,7 +114,9 @@ cdef Py_ssize_t _pax(const unsigned char* d, Py_ssize_t size, Group* g, unsigned
                 return -1
             if which == 3:
                 g.size = value
-        if filter and not is_time_key(d, key, equals):
+        if filter and drops_time_record(d, key, equals, stop, s.ts, s.clamp):
+            g.mtime_dropped |= which == 6
+        elif filter:
             memcpy(out + kept, d + pos, stop - pos)
             kept += stop - pos
         pos = stop
@@ -164,7 +169,7 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         h = src + ext
         size = field_number(h, 124, 12)
         if has_pax_records(h[156]):
-            if _pax(h + 512, size, g, NULL, False) < 0:
+            if _pax(s, h + 512, size, g, NULL, False) < 0:
                 return G_SLOW
         elif h[156] == 76:                          # GNU long name
             g.name = h + 512
@@ -186,26 +191,28 @@ cdef Py_ssize_t _emit_group(Scan* s, const unsigned char* src, Group* g,
     cdef long long size
     cdef const unsigned char* h
     cdef Group scratch
+    scratch.mtime_dropped = False
     while p < g.main:
         h = src + p
         size = field_number(h, 124, 12)
         if s.patch and has_pax_records(h[156]):
-            kept = _pax(h + 512, size, &scratch, dst + dpos + 512, True)
+            kept = _pax(s, h + 512, size, &scratch, dst + dpos + 512, True)
             if kept > 0:
                 memcpy(dst + dpos, h, 512)
                 put_octal(dst + dpos, 124, 12, kept)
-                patch_mtime(dst + dpos, 0, s.mtime)
+                set_header_checksum(dst + dpos, 0)    # clamp may not patch it
+                normalize_header(dst + dpos, 0, s.mtime, s.ts, s.clamp, False)
                 memset(dst + dpos + 512 + kept, 0, _padded(kept) - kept)
                 dpos += 512 + _padded(kept)
         else:
             memcpy(dst + dpos, h, 512 + _padded(size))
             if s.patch:
-                patch_mtime(dst + dpos, 0, s.mtime)
+                normalize_header(dst + dpos, 0, s.mtime, s.ts, s.clamp, False)
             dpos += 512 + _padded(size)
         p += 512 + _padded(size)
     memcpy(dst + dpos, src + g.main, 512)
     if s.patch:
-        patch_mtime(dst + dpos, 0, s.mtime)
+        normalize_header(dst + dpos, 0, s.mtime, s.ts, s.clamp, scratch.mtime_dropped)
     return dpos + 512
 
 
@@ -326,6 +333,8 @@ class TarRewriter(_py.TarRewriter):
         for i, program in enumerate(programs):
             s.progs[i] = <const unsigned char*>(<bytes>program)
             s.prog_lens[i] = len(program)
+        s.ts = self._time
+        s.clamp = self._clamp
         if s.patch:
             memcpy(s.mtime, <const unsigned char*>self._mtime, 12)
         while pos < n:
@@ -364,8 +373,7 @@ class TarRewriter(_py.TarRewriter):
                             self._ts.parse_header(base[g.main:g.end]), ext,
                             s.offset + (g.end - g.start))
                     if member is not None:
-                        if self._mtime is not None:
-                            member = member._replace(mtime=self._ts.parse_number(self._mtime))
+                        member = self._normalized(member)
                         name, kind, link = member.name, member.type[0], member.linkname
                     else:
                         kind = g.type

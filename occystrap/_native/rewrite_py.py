@@ -21,6 +21,9 @@ class TarRewriter:
     """Rewrite or observe one tar stream.
 
     :param mtime: set every member's mtime to this (None: leave times alone).
+    :param clamp: only set the mtimes later than `mtime` (normalize-timestamps
+        mode=clamp); PAX time records are then dropped only when later (tarstream's
+        normalize_header and drops_time_record).
     :param exclude: a GlobSet; matching members (and whole matching directories) are
         dropped.  Whiteouts are never dropped: that would resurrect deleted files.
     :param rewrite: False to only parse (feed() then returns nothing).
@@ -29,8 +32,10 @@ class TarRewriter:
 
     _ts = tarstream_py          # header codec; the Cython subclass swaps in its own
 
-    def __init__(self, mtime=None, exclude=None, rewrite=True, collect=False):
+    def __init__(self, mtime=None, exclude=None, rewrite=True, collect=False, clamp=False):
         self._mtime = None if mtime is None else self._ts.format_number(int(mtime), 12)
+        self._time = 0 if mtime is None else int(mtime)
+        self._clamp = bool(clamp)
         self._exclude = exclude
         self._rewrite = rewrite
         self._collect = collect
@@ -181,8 +186,7 @@ class TarRewriter:
         self._pending = None
         member = self._ts.resolve_member(header, [(k, d) for k, _b, d, _r in self._ext],
                                           self._offset, self._globals)
-        if self._mtime is not None:
-            member = member._replace(mtime=self._ts.parse_number(self._mtime))
+        member = self._normalized(member)
         keep = self._keep(member.name, member.type, member.linkname)
         self.count += 1
         if keep and self._collect:
@@ -190,9 +194,10 @@ class TarRewriter:
         if not keep:
             self.dropped += 1
         elif self._rewrite:
+            force = False
             for ext_kind, ext_block, ext_data, ext_raw in self._ext:
-                self._emit_ext(out, ext_kind, ext_block, ext_data, ext_raw)
-            out += self._patch(block)
+                force |= self._emit_ext(out, ext_kind, ext_block, ext_data, ext_raw)
+            out += self._patch(block, force)
             for sparse in self._sparse_blocks:
                 out += sparse
         self._ext = []
@@ -232,22 +237,35 @@ class TarRewriter:
                 self._dropped_files.add(match_name)
         return not drop
 
-    def _patch(self, block):
+    def _normalized(self, member):
+        """The member as the output describes it: its mtime set, or clamped, to ts.
+        (A hand-made tar whose header mtime is older than ts but its dropped PAX mtime
+        later reads back with the header's; writers keep the two within a second.)"""
+        if self._mtime is None or (self._clamp and member.mtime <= self._time):
+            return member
+        return member._replace(mtime=self._time)
+
+    def _patch(self, block, force=False):
         if self._mtime is None:
             return block
         block = bytearray(block)
-        self._ts.patch_block_mtime(block, self._mtime)
+        self._ts.patch_block_mtime(block, self._mtime, self._time, self._clamp, force)
         return block
 
     def _emit_ext(self, out, kind, block, data, raw):
         """An extended header as it came (its padding too), unless normalize-timestamps
-        drops its time records: then re-encoded, or left out when nothing remains."""
+        drops its time records: then re-encoded, or left out when nothing remains.
+        Returns whether it dropped an mtime record (the member header then gets ts)."""
+        dropped = False
         if self._mtime is not None and self._ts.has_pax_records(kind[0]):
-            data = self._ts.drop_time_records(data)
+            dropped = self._clamp and self._ts.drops_mtime(data, self._time, True)
+            data = self._ts.drop_time_records(data, self._time, self._clamp)
             if not data:
-                return
+                return dropped
             block = bytearray(block)
             block[124:136] = self._ts.format_number(len(data), 12)
+            self._ts.set_checksum(block)        # clamp may not patch it
             raw = data + bytes(self._ts.padded(len(data)) - len(data))
         out += self._patch(block)
         out += raw
+        return dropped

@@ -49,7 +49,7 @@ cdef bint _same(const unsigned char* buf, Py_ssize_t start, const char* word, Py
 @cython.locals(value=cython.longlong, i=Py_ssize_t, digit=cython.int)
 cdef long long pax_decimal(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) noexcept nogil
 
-@cython.locals(negative=bint, dot=Py_ssize_t, seconds=cython.longlong, fraction=bint, i=Py_ssize_t)
+@cython.locals(negative=bint, dot=Py_ssize_t, seconds=cython.longlong, fraction=cython.int)
 cdef long long pax_time(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) noexcept nogil
 
 @cython.locals(i=Py_ssize_t, total=cython.longlong)
@@ -57,6 +57,16 @@ cdef void set_header_checksum(unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
 @cython.locals(kind=cython.uchar)
 cdef Py_ssize_t prefix_len(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
+
+@cython.locals(fraction=cython.int, i=Py_ssize_t)
+cdef int pax_fraction(const unsigned char* buf, Py_ssize_t dot, Py_ssize_t end) noexcept nogil
+
+@cython.locals(seconds=cython.longlong, dot=Py_ssize_t)
+cdef bint pax_time_after(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end, long long ts) noexcept nogil
+
+cdef bint drops_time_record(const unsigned char* buf, Py_ssize_t key, Py_ssize_t equals, Py_ssize_t stop, long long ts, bint clamp) noexcept nogil
+
+cdef void normalize_header(unsigned char* buf, Py_ssize_t pos, const unsigned char* mtime, long long ts, bint clamp, bint force) noexcept nogil
 
 @cython.locals(key=cython.int)
 cdef bint is_time_key(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) noexcept nogil

@@ -279,16 +279,39 @@ def pax_time(buf, start, end):
     seconds = pax_decimal(buf, start, dot)
     if seconds == BAD:
         return BAD
-    fraction = False
-    if dot < end:                       # "5." is 5, as in C and Python
-        for i in range(dot + 1, end):
-            if buf[i] < 48 or buf[i] > 57:
-                return BAD
-            if buf[i] != 48:
-                fraction = True
+    fraction = pax_fraction(buf, dot, end)
+    if fraction < 0:
+        return BAD
     if negative:
         return -seconds - 1 if fraction else -seconds
     return seconds
+
+
+def pax_fraction(buf, dot, end):
+    """Whether the fraction buf[dot:end] of a PAX time ("" or '.' and digits, maybe
+    none: "5." is 5, as in C and Python) is non-zero: 1 or 0, or -1 if malformed."""
+    fraction = 0
+    if dot < end:
+        for i in range(dot + 1, end):
+            if buf[i] < 48 or buf[i] > 57:
+                return -1
+            if buf[i] != 48:
+                fraction = 1
+    return fraction
+
+
+def pax_time_after(buf, start, end, ts):
+    """Whether the PAX time buf[start:end] is later than ts: its floor is, or equals ts
+    with a non-zero fraction ("10.5" is after 10).  A malformed time is not."""
+    seconds = pax_time(buf, start, end)
+    if seconds == BAD:
+        return False
+    if seconds != ts:
+        return seconds > ts
+    dot = start
+    while dot < end and buf[dot] != 46:
+        dot += 1
+    return pax_fraction(buf, dot, end) == 1
 
 
 def prefix_len(buf, pos):
@@ -322,6 +345,26 @@ def is_time_key(buf, start, end):
     return key == 6 or key == 7
 
 
+def drops_time_record(buf, key, equals, stop, ts, clamp):
+    """Whether normalize-timestamps drops the PAX record whose key is buf[key:equals]
+    (its value ends before the newline at stop - 1): a timestamp record (is_time_key)
+    always with mode=set, only when its time is after ts (pax_time_after) with
+    mode=clamp.  A member whose mtime record is dropped gets ts in its header
+    (normalize_header's force): tarfile writes 0 there when the time needs PAX."""
+    if not is_time_key(buf, key, equals):
+        return False
+    return not clamp or pax_time_after(buf, equals + 1, stop - 1, ts)
+
+
+def normalize_header(buf, pos, mtime, ts, clamp, force):
+    """normalize-timestamps on the header at buf[pos]: patch_mtime to the 12-byte field
+    `mtime` (the value ts) with mode=set; with mode=clamp only when its mtime is after
+    ts or `force` (its PAX mtime was dropped), any other header stays byte for byte
+    (BuildKit, umoci, regctl --time after=)."""
+    if not clamp or force or field_number(buf, pos + 136, 12) > ts:
+        patch_mtime(buf, pos, mtime)
+
+
 def put_octal(buf, pos, width, value):
     """Write 0 <= value < 8**(width-1) as width-1 zero-padded octal digits and a NUL."""
     buf[pos + width - 1] = 0
@@ -330,11 +373,11 @@ def put_octal(buf, pos, width, value):
         value >>= 3
 
 
-def patch_block_mtime(block, mtime):
-    """patch_mtime on a 512-byte bytearray header with a 12-byte mtime field."""
+def patch_block_mtime(block, mtime, ts=0, clamp=False, force=False):
+    """normalize_header on a 512-byte bytearray header with a 12-byte mtime field."""
     if not isinstance(block, bytearray) or len(block) < BLOCK or len(mtime) != 12:
         raise ValueError("patch_block_mtime takes a 512-byte bytearray and 12 bytes")
-    patch_mtime(block, 0, bytes(mtime))
+    normalize_header(block, 0, bytes(mtime), ts, clamp, force)
 
 
 def patch_mtime(buf, pos, mtime):
@@ -485,11 +528,20 @@ def filter_pax(data, drop):
                     if data[key:equals] not in drop)
 
 
-def drop_time_records(data):
-    """PAX data without its timestamp records (is_time_key), the rest verbatim."""
+def drop_time_records(data, ts=0, clamp=False):
+    """PAX data without the timestamp records normalize-timestamps drops
+    (drops_time_record), the rest verbatim."""
     data = bytes(data)
     return b"".join(data[pos:stop] for pos, key, equals, stop in _pax_records(data)
-                    if not is_time_key(data, key, equals))
+                    if not drops_time_record(data, key, equals, stop, ts, clamp))
+
+
+def drops_mtime(data, ts, clamp):
+    """Whether normalize-timestamps drops an mtime record of this PAX data."""
+    data = bytes(data)
+    return any(pax_key(data, key, equals) == 6
+               and drops_time_record(data, key, equals, stop, ts, clamp)
+               for _pos, key, equals, stop in _pax_records(data))
 
 
 def format_pax(records):

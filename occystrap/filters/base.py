@@ -50,9 +50,17 @@ class Filter:
         """What identifies this filter's effect (feeds the layer-cache filters hash)."""
         return self.spec.text
 
+    def applies_to(self, ref):
+        """Whether the filter runs on this layer (a layer no filter runs on is copied
+        as it is, blob and digests included)."""
+        return True
+
     def stage(self, ref):
         """The per-layer stage for LayerRef ref."""
         raise NotImplementedError
+
+    def edit_config(self, config):
+        """Change the image config (a dict) in place, if the filter does."""
 
     def finish(self, source, results, out):
         """Called once all layers are written (results in manifest order)."""

@@ -8,6 +8,7 @@ import tarfile
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from occystrap._native import tarstream_py
 from occystrap._native._common import TarError
 from occystrap._native.globset_py import normalize_name
 
@@ -67,7 +68,10 @@ MODES = [dict(mtime=0), dict(mtime=1234567), dict(exclude=["*.pyc", "tmp"]),
          dict(rewrite=False, collect=True), dict(collect=True),
          # the C scan keeps members no pattern matches without asking Python (_keep)
          dict(exclude=["*.conf", "usr", "./deep", "/tmp/*", "*.wh.*"]),
-         dict(mtime=3, exclude=["**/z", "[!e]*/b.pyc", "lib"])]
+         dict(mtime=3, exclude=["**/z", "[!e]*/b.pyc", "lib"]),
+         # normalize-timestamps mode=clamp: about half the mtimes (0..2**33) are later
+         dict(mtime=2 ** 32, clamp=True), dict(mtime=13, clamp=True, collect=True),
+         dict(mtime=2 ** 32, clamp=True, exclude=["*.pyc", "tmp"])]
 
 
 @settings(max_examples=150)
@@ -84,7 +88,16 @@ def test_twins_agree_and_tarfile_reads_output(twins, entries, fmt, mode, chunk):
     if MODES[mode].get("rewrite", True):
         assert len(out) % 10240 == 0
         kept = members(out)
-        if "mtime" in MODES[mode]:
+        if MODES[mode].get("clamp") and "exclude" not in MODES[mode]:
+            ts = MODES[mode]["mtime"]
+            for before, after in zip(members(data), kept):
+                assert after.mtime == min(int(before.mtime), ts)
+                for key, value in before.pax_headers.items():
+                    if key in ("atime", "ctime"):
+                        assert (key in after.pax_headers) == (float(value) <= ts)
+        elif MODES[mode].get("clamp"):
+            assert all(m.mtime <= MODES[mode]["mtime"] for m in kept)
+        elif "mtime" in MODES[mode]:
             assert all(m.mtime == MODES[mode]["mtime"] for m in kept)
             assert all("atime" not in m.pax_headers and "ctime" not in m.pax_headers
                        for m in kept)
@@ -290,7 +303,6 @@ def test_global_pax_timestamps_are_normalized(impl):
 def _solaris_x_layer():
     """A Solaris X extended header (a per-member PAX header to tarfile, GNU tar and
     libarchive) naming the next member a.pyc with an mtime."""
-    from occystrap._native import tarstream_py
     records = tarstream_py.format_pax([(b"path", b"a.pyc"), (b"mtime", b"1234567")])
     head = bytearray(tarstream_py.format_header(b"././@PaxHeader", 0o644, 0, 0, len(records),
                                                 0, b"X"))
@@ -339,3 +351,34 @@ def test_short_buffers_are_refused(impl, call):
             impl.tarstream.set_checksum(bytearray(160))
         else:
             impl.tarstream.format_number(0, 0)
+
+
+def test_clamp_keeps_older_members_byte_for_byte(impl):
+    """mode=clamp changes only what is later than ts: a layer with nothing later comes
+    out as it went in (but for the end-of-archive padding)."""
+    data = build([("etc/a.conf", "f", 10, 5, True), ("usr", "d", 0, 99, False),
+                  ("lib/z", "s", 0, 100, False)], tarfile.PAX_FORMAT)
+    out, rewriter = run(impl, data, 512, mtime=100, clamp=True, collect=True)
+    end = len(data.rstrip(b"\0"))
+    assert out[:end] == data[:end]
+    assert [m.mtime for m in rewriter.members] == [5, 99, 100]
+
+
+@pytest.mark.parametrize("value, ts, dropped", [
+    (b"10.5", 10, True), (b"10", 10, False), (b"10.000", 10, False), (b"9.99", 10, False),
+    (b"11", 10, True), (b"-12.5", -13, True), (b"-12.5", -12, False)])
+def test_clamp_drops_only_later_pax_times(impl, value, ts, dropped):
+    """A PAX mtime/atime later than ts goes, fractions included ("10.5" is after 10); the
+    member header then gets ts."""
+    records = tarstream_py.format_pax([(b"mtime", value), (b"atime", value),
+                                       (b"comment", b"kept")])
+    pax = tarstream_py.format_header(b"././@PaxHeader", 0, 0, 0, len(records), 0, b"x")
+    data = (pax + records + bytes(tarstream_py.padded(len(records)) - len(records))
+            + tarstream_py.format_header(b"a", 0o644, 0, 0, 0, 11, b"0") + bytes(1024))
+    out, rewriter = run(impl, data, 100, mtime=ts, clamp=True, collect=True)
+    (member,) = members(out)
+    assert member.pax_headers["comment"] == "kept"
+    assert ("mtime" in member.pax_headers) == (not dropped)
+    assert ("atime" in member.pax_headers) == (not dropped)
+    assert member.mtime == (ts if dropped else float(value))
+    assert rewriter.members[0].mtime == min(tarstream_py.pax_time(value, 0, len(value)), ts)

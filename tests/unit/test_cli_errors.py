@@ -355,7 +355,8 @@ def test_unknown_input_options(good, tmp_path, uri, message):
 
 @pytest.mark.parametrize("spec, message", [
     ("normalize-timestamps:bogus=1",
-     "Unknown option 'bogus' for filter normalize-timestamps (accepted: timestamp, ts)"),
+     "Unknown option 'bogus' for filter normalize-timestamps "
+     "(accepted: config, mode, skip, timestamp, ts)"),
     ("normalize-timestamps:timestamp=1.5", "option timestamp must be an integer from "),
     ("normalize-timestamps:ts=%d" % (1 << 63), "option ts must be an integer from "
                                                "-9223372036854775808 to 9223372036854775807"),
