@@ -74,7 +74,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
             progress = Progress(len(refs))
             try:
                 results = _run_layers(refs, filters, sink,
-                                      layer_threads(max(1, parallel), source, sink),
+                                      layer_threads(parallel, source, sink),
                                       progress, cached)
             finally:
                 progress.close()

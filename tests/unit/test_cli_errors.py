@@ -282,7 +282,7 @@ def test_rate_limit_in_range_is_accepted(good):
 
 
 @pytest.mark.parametrize("args, option", [
-    (["-j", "0"], "'-j' / '--parallel'"), (["-j", "5000"], "'-j' / '--parallel'"),
+    (["-j", "-1"], "'-j' / '--parallel'"), (["-j", "5000"], "'-j' / '--parallel'"),
     (["-J", "0"], "'-J' / '--image-parallel'"), (["--retries", "101"], "'--retries'"),
     (["--retries", "x"], "'--retries'"),
 ])
