@@ -43,8 +43,8 @@ OPTIONS = [
     click.option("--compression", type=click.Choice(["gzip", "zstd"]),
                  envvar="OCCYSTRAP_COMPRESSION", help="Layer compression for registry output."),
     click.option("--compression-level", type=int, envvar="OCCYSTRAP_COMPRESSION_LEVEL",
-                 help="Compression level for registry output (gzip: ISA-L 0-3, default 1; "
-                      "zstd: 1-22, default 3)."),
+                 help="Compression level for registry output (gzip: 0-9, default 1; ISA-L "
+                      "for 0-3, zlib for 4-9; zstd: 1-22, default 3)."),
     click.option("--ca-file", envvar="OCCYSTRAP_CA_FILE", type=click.Path(dir_okay=False),
                  help="PEM file of CA certificates to trust for registries (default: "
                       "SSL_CERT_FILE, else the system store)."),
