@@ -1,4 +1,5 @@
 """Issue 11: scripts written for occystrap 0.4.17 keep working (ranges, gzip levels)."""
+import json
 import os
 import types
 
@@ -23,3 +24,23 @@ def test_parallel_zero_and_no_retries_are_accepted(tmp_path):
     occystrap("-j", "0", "--retries", "0", "process", "tar://%s" % path,
                "tar://%s" % (tmp_path / "out.tar"), check=True)
     occystrap("-j", "0", "check", "tar://%s" % path, check=True)
+
+
+def test_rerun_into_a_dir_tree_0417_wrote(tmp_path):
+    """0.4.17 stored the config re-serialized (indent 4, sorted keys) under the original
+    digest's name; a re-run replaces it (and a layer.tar of the wrong size) and verifies."""
+    path = tmp_path / "in.tar"
+    info = ib.build_image(path, ib.sample_layers(), repotag="demo/app:1.0")
+    out = tmp_path / "d"
+    occystrap("process", "tar://%s" % path, "dir://%s" % out, check=True)
+    config = out / (info["config_digest"].split(":")[1] + ".json")
+    original = config.read_bytes()
+    config.write_bytes(json.dumps(json.loads(original), indent=4, sort_keys=True).encode())
+    layer = out / info["diff_ids"][0].split(":")[1] / "layer.tar"
+    layer_bytes = layer.read_bytes()
+    layer.write_bytes(layer_bytes[:1024])
+    proc = occystrap("process", "tar://%s" % path, "dir://%s" % out, check=True)
+    assert "verified OK" in proc.stderr
+    assert config.read_bytes() == original and layer.read_bytes() == layer_bytes
+    assert not [name for name in os.listdir(out) if name.endswith(".partial")]
+    occystrap("check", "dir://%s" % out, check=True)

@@ -46,6 +46,14 @@ def write_atomic(path, data):
         raise
 
 
+def _read_or_none(path):
+    try:
+        with open(path, "rb") as fileobj:
+            return fileobj.read()
+    except FileNotFoundError:
+        return None
+
+
 def dump_json(value):
     """JSON as the dir:// layout stores it (indent 4, sorted keys), as bytes."""
     return json.dumps(value, indent=4, sort_keys=True).encode()
@@ -170,9 +178,13 @@ class DirectorySink(ImageSink):
         before that point leaves an existing directory's images as they were."""
         config_name = digest_hex(sha256_digest(config_bytes)) + ".json"
         config_path = os.path.join(self.path, config_name)
-        if not os.path.exists(config_path):
+        existing = _read_or_none(config_path)
+        if existing != config_bytes:
+            # 0.4.17 stored a re-serialized config under the original digest's name:
+            # replace it (atomically) with the bytes that name stands for.
             write_atomic(config_path, config_bytes)
-            self._created.append(config_path)
+            if existing is None:
+                self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
         if self.expand:
             self.expand_stats = self._expander.finish(len(results))
