@@ -61,10 +61,17 @@ class ImageSource:
     """Base class for sources; subclasses set image/tag and implement the readers."""
     OPTIONS = {}        # the URI query options accepted: {name: value type} (uri.py)
     OPTION_ALIASES = {}     # other spellings of them: {alias: name}
-    image = "unknown"
+    image = "unknown"   # the name scripts see: a registry's repository path, as in 0.4.17
     tag = "unknown"
+    registry = None     # the registry host of a registry source (image leaves it out)
     network = False     # layers come over the network: -j threads may all wait on I/O
     local_path = None   # the local file read, if any (copy() never writes over it)
+
+    @property
+    def qualified_image(self):
+        """image with its registry host: what RepoTags carry, so that a saved image
+        keeps where it came from (docs/compatibility.md)."""
+        return "%s/%s" % (self.registry, self.image) if self.registry else self.image
 
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""

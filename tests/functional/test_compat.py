@@ -40,3 +40,39 @@ def test_gzip_level_9_pushes_the_blobs_0417_pushed(image, registry):
             out.write(gzip.decompress(blob))
         assert blob == again.getvalue()
     occystrap("--insecure", "check", "registry://%s/team/gz9:1" % registry.url, check=True)
+
+
+def test_registry_names_are_the_repository_path(image, registry, tmp_path):
+    """0.4.17 named a registry image by its repository path (`team/app`), which
+    scripts split on `:`; the host is in a new `registry` field."""
+    path, _info = image
+    src = "registry://%s/team/app:1.0" % registry.url
+    occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+
+    lines = occystrap("--insecure", "search", "--script-friendly", src, "*.pyc",
+                      check=True).stdout.splitlines()
+    assert lines and all(line.startswith("team/app:1.0:") for line in lines)
+    assert lines[0].split(":")[3] == "app/__pycache__/main.cpython-311.pyc"
+
+    info = json.loads(occystrap("--insecure", "-O", "json", "info", src, check=True).stdout)
+    assert (info["image"], info["tag"], info["registry"]) == ("team/app", "1.0", registry.url)
+    text = occystrap("--insecure", "info", src, check=True).stdout
+    assert text.splitlines()[0] == "Image:         team/app:1.0"
+    report = json.loads(occystrap("--insecure", "-O", "json", "check", "--fast", src,
+                                  check=True).stdout)
+    assert (report["image"], report["registry"]) == ("team/app", registry.url)
+
+    out = tmp_path / "d"
+    record_file = tmp_path / "inspect.jsonl"
+    occystrap("--insecure", "process", src, "dir://%s?unique_names=true" % out,
+              "-f", "inspect:file=%s" % record_file, check=True)
+    record = json.loads(record_file.read_text())
+    assert (record["name"], record["layers"][0]["Tags"], record["registry"]) == \
+        ("team/app:1.0", ["team/app:1.0"], registry.url)
+    assert json.loads((out / "catalog.json").read_text()) == \
+        {"team/app": {"1.0": "manifest-team_app-1.0.json"}}
+    manifest = json.loads((out / "manifest-team_app-1.0.json").read_text())
+    assert manifest[0]["RepoTags"] == ["%s/team/app:1.0" % registry.url]
+    assert manifest[0]["ImageName"] == "team/app"
+    occystrap("process", "dir://%s?image=team/app&tag=1.0" % out,
+              "tar://%s" % (tmp_path / "back.tar"), check=True)

@@ -122,7 +122,8 @@ class DirectorySink(ImageSink):
                    expand=uri.options.get("expand", False))
 
     def begin(self, source):
-        self.image, self.tag = source.image, source.tag
+        self.image, self.tag = source.image, source.tag     # catalog key, manifest name
+        self.qualified_image = source.qualified_image          # RepoTags
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise OutputError("Output path exists and is not a directory: %s" % self.path)
         if not os.path.isdir(self.path):
@@ -191,7 +192,7 @@ class DirectorySink(ImageSink):
             self._expander = None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
-                 "RepoTags": repo_tags(self.image, self.tag)}
+                 "RepoTags": repo_tags(self.qualified_image, self.tag)}
         if self.unique_names:
             entry["ImageName"] = self.image
         if self.expand:
