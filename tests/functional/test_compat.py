@@ -8,6 +8,7 @@ import urllib.request
 import pytest
 
 from tests import imagebuilder as ib
+from tests import peers
 from tests.cli import occystrap
 
 pytestmark = pytest.mark.functional
@@ -76,3 +77,23 @@ def test_registry_names_are_the_repository_path(image, registry, tmp_path):
     assert manifest[0]["ImageName"] == "team/app"
     occystrap("process", "dir://%s?image=team/app&tag=1.0" % out,
               "tar://%s" % (tmp_path / "back.tar"), check=True)
+
+
+def _summary_size(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("Summary:")][0] \
+        .split(", ")[1]
+
+
+def test_passed_through_blobs_count_their_uncompressed_size(image, registry):
+    """SIZE is the uncompressed size however a layer travels: a registry -> registry
+    copy passes the gzip blobs through yet reports what tar -> registry reports."""
+    path, _info = image
+    src = "registry://%s/team/size:1" % registry.url
+    pushed = occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+    other = peers.Registry().start()    # a second registry: no mount, no blob already there
+    try:
+        copied = occystrap("--insecure", "process", src,
+                           "registry://%s/team/size-copy:1" % other.url, check=True)
+    finally:
+        other.stop()
+    assert _summary_size(copied.stderr) == _summary_size(pushed.stderr)
