@@ -44,3 +44,21 @@ def test_rerun_into_a_dir_tree_0417_wrote(tmp_path):
     assert config.read_bytes() == original and layer.read_bytes() == layer_bytes
     assert not [name for name in os.listdir(out) if name.endswith(".partial")]
     occystrap("check", "dir://%s" % out, check=True)
+
+
+def test_search_on_a_damaged_image_prints_matches_then_fails(tmp_path):
+    """0.4.17 printed the matches of a layer whose content does not hash to its
+    diff_id; so do we, for every layer, then report the integrity error and exit 1."""
+    path = tmp_path / "in.tar"
+    info = ib.build_image(path, ib.sample_layers(), repotag="demo/app:1.0")
+    data = bytearray(path.read_bytes())
+    needle = b"print('hello')"
+    at = data.index(needle)
+    data[at:at + len(needle)] = b"print('HELLO')"
+    path.write_bytes(bytes(data))
+    clean = occystrap("search", "--script-friendly", "tar://%s" % path, "*", check=False)
+    assert "content hashes to" in clean.stderr and info["diff_ids"][1] in clean.stderr
+    layers = {line.split(":")[2] for line in clean.stdout.splitlines()}
+    assert len(layers) == 3             # the damaged layer's matches and the others'
+    serial = occystrap("-j", "1", "search", "tar://%s" % path, "main.py", check=False)
+    assert "Found 1 match in 1 layer." in serial.stdout
