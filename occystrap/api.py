@@ -14,7 +14,7 @@ import time
 
 from .cache import CopyCache, open_cache
 from .compression import from_media_type
-from .errors import InputError, OutputError
+from .errors import InputError, IntegrityError, OutputError
 from .filters import build_filter
 from .jsonparse import parse_json
 from .layers import copy_blob, run_layer
@@ -60,12 +60,14 @@ def rewrite_config(config_bytes, results, filters=()):
 
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
-         layer_cache=None, started=None):
+         layer_cache=None, started=None, damaged=None):
     """Copy source to sink through filters; return a CopyReport.
 
     layer_cache (a cache.LayerCache) lets a sink that reuses blobs by digest skip
     layers an earlier run already produced.  started (time.monotonic()) is when the
-    caller began opening the source, so the report's time includes e.g. a daemon push."""
+    caller began opening the source, so the report's time includes e.g. a daemon push.
+    damaged (a list), for read-only sinks: layers that do not hash to their diff_id
+    are appended to it as IntegrityErrors instead of stopping the copy."""
     start = time.monotonic() if started is None else started
     for position, filt in enumerate(filters):
         # observers after a content filter see (and name layers by) the rewritten layer
@@ -79,8 +81,8 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
             progress = Progress(len(refs))
             try:
                 results = _run_layers(refs, filters, sink,
-                                      layer_threads(max(1, parallel), source, sink),
-                                      progress, cached)
+                                      layer_threads(parallel, source, sink),
+                                      progress, cached, damaged)
             finally:
                 progress.close()
                 if cached is not None:
@@ -139,7 +141,7 @@ class _StoppableWriter(LayerWriter):
         self._writer.abort()
 
 
-def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
+def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=None):
     filters = [f for f in filters if f.applies_to(ref)]
     same_blob = (not filters and ref.digest and ref.diff_id
                  and sink.compression != "none"
@@ -155,6 +157,12 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None):
     while True:
         try:
             result = _write_layer(ref, filters, sink, same_blob, stop)
+            break
+        except IntegrityError as exc:
+            if damaged is None:
+                raise
+            damaged.append(exc)         # a read-only run goes on and reports it at the end
+            result = exc.result
             break
         except RestartLayer as exc:
             LOG.info("Layer %d (%s): %s; making it again", ref.index, ref.name,
@@ -187,12 +195,12 @@ def _write_layer(ref, filters, sink, same_blob, stop):
     return result
 
 
-def _run_layers(refs, filters, sink, parallel, progress, cached=None):
+def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=None):
     if parallel == 1 or len(refs) < 2:
-        return [_one_layer(ref, filters, sink, progress, cached) for ref in refs]
+        return [_one_layer(ref, filters, sink, progress, cached, None, damaged) for ref in refs]
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop)
+        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop, damaged)
                    for ref in refs]
         try:
             return [future.result() for future in futures]

@@ -24,7 +24,7 @@ import os
 import threading
 import time
 
-from .compression import DEFAULT_LEVELS
+from .compression import DEFAULT_LEVELS, engine
 from .jsonparse import parse_json
 from .transports.base import LayerResult
 
@@ -34,8 +34,6 @@ SCHEMA_VERSION = 1
 # Bump when a filter's output for the same input and options changes, so old entries
 # stop matching (0.4.17's LAYER_REWRITE_VERSION played this part).
 REWRITE_VERSION = 1
-# The codec is part of a blob's identity (ISA-L gzip bytes differ from zlib's).
-ENGINES = {"gzip": "isal", "zstd": "zstandard"}
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BUSY_TIMEOUT = 60.0             # seconds another process may hold the write lock
 
@@ -71,13 +69,19 @@ def level_of(compression, level):
     return DEFAULT_LEVELS.get(compression, 0) if level is None else int(level)
 
 
+def _engine(compression, level):
+    """The codec library, part of a blob's identity (ISA-L gzip bytes differ from zlib's)."""
+    return engine(compression, level_of(compression, level)) \
+        if compression in DEFAULT_LEVELS else compression
+
+
 def filters_hash(filters, compression, level=None):
     """16 hex digits naming what a layer goes through: the content filters' cache
     tokens in order, the codec and its level.  Observers (search, inspect) do not
     change the bytes, so they do not change the hash."""
     tokens = [f.cache_token for f in filters if f.changes_content]
     text = json.dumps({"filters": tokens, "compression": compression,
-                       "engine": ENGINES.get(compression, compression),
+                       "engine": _engine(compression, level),
                        "level": level_of(compression, level), "rewrite": REWRITE_VERSION},
                       sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -39,6 +39,7 @@ class CheckReport:
     tag: str
     fast: bool = False
     results: list = dataclasses.field(default_factory=list)
+    registry: str = None        # the host of a registry source ("image" leaves it out)
 
     def add(self, severity, check_id, message):
         self.results.append((severity, check_id, message))
@@ -71,7 +72,7 @@ class CheckReport:
 
 def run_checks(source, fast=False, parallel=4):
     """Check an ImageSource; returns a CheckReport (metadata only when fast)."""
-    report = CheckReport(source.image, source.tag, fast)
+    report = CheckReport(source.image, source.tag, fast, registry=source.registry)
     manifest = source.manifest()
     config = load_config(source)
     check_metadata(manifest, config, report)
@@ -366,6 +367,7 @@ def render_text(report):
 
 
 def to_dict(report):
+    extra = {"registry": report.registry} if report.registry else {}
     return {
         "image": report.image,
         "tag": report.tag,
@@ -374,6 +376,7 @@ def to_dict(report):
         "warnings": report.warnings,
         "results": [{"severity": severity, "check": check_id, "message": message}
                     for severity, check_id, message in report.results],
+        **extra,
     }
 
 

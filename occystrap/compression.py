@@ -4,6 +4,9 @@ Codecs are called, never reimplemented (design rule 8).  Decompression reads *ev
 gzip member and *every* zstd frame (upstream E.2 #13 silently truncated eStargz and
 zstd:chunked layers) and fails loudly on a truncated stream.
 """
+import struct
+import zlib
+
 import zstandard
 from isal import isal_zlib
 
@@ -130,9 +133,11 @@ def iter_uncompressed(fileobj, kind=None, chunk=CHUNK):
 # Defaults chosen for speed: ISA-L's level 1 is faster than zlib's 1 and still compresses
 # well; zstd 3 is zstd's own default.
 DEFAULT_LEVELS = {"gzip": 1, "zstd": 3}
-# The levels each engine takes: ISA-L has 0-3; zstd's negative "fast" levels are left
-# out, as the zstd CLI needs --fast for them.
-LEVELS = {"gzip": (0, 3), "zstd": (1, 22)}
+# The levels each kind takes.  gzip 0-3 are ISA-L's; 4-9 go to zlib, whose 9 is what
+# 0.4.17 wrote (smaller, slower).  zstd's negative "fast" levels are left out, as the
+# zstd CLI needs --fast for them.
+LEVELS = {"gzip": (0, 9), "zstd": (1, 22)}
+ISAL_MAX_LEVEL = 3
 
 
 def check_level(kind, level):
@@ -150,7 +155,16 @@ def check_level(kind, level):
     return level
 
 
-class _Gzip:
+def engine(kind, level=None):
+    """The library that makes `kind` at `level`: part of a blob's identity, since ISA-L
+    and zlib write different bytes for the same input (cache keys include it)."""
+    level = check_level(kind, level)
+    if kind == "gzip":
+        return "isal" if level <= ISAL_MAX_LEVEL else "zlib"
+    return "zstandard"
+
+
+class _Isal:
     def __init__(self, level):
         self._obj = isal_zlib.compressobj(level, isal_zlib.DEFLATED, 31)
 
@@ -159,6 +173,30 @@ class _Gzip:
 
     def flush(self):
         return self._obj.flush()
+
+
+class _Zlib:
+    """gzip as 0.4.17 wrote it (gzip.GzipFile with mtime 0, no file name), byte for
+    byte: GzipFile's header (XFL from the level, OS 255), raw deflate, CRC32 + size."""
+
+    def __init__(self, level):
+        self._obj = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS,
+                                     zlib.DEF_MEM_LEVEL, 0)
+        xfl = {1: 4, 9: 2}.get(level, 0)
+        self._header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00" + bytes([xfl, 255])
+        self._crc = 0
+        self._size = 0
+
+    def compress(self, data):
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        out = self._header + self._obj.compress(data)
+        self._header = b""
+        return out
+
+    def flush(self):
+        return (self._header + self._obj.flush()
+                + struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
 
 
 class _Zstd:
@@ -179,7 +217,8 @@ def compressor(kind, level=None):
     zlib's), so callers that cache by content must key on (kind, level) too.
     """
     if kind == "gzip":
-        return _Gzip(check_level(kind, level))
+        level = check_level(kind, level)
+        return _Isal(level) if engine(kind, level) == "isal" else _Zlib(level)
     if kind == "zstd":
         return _Zstd(check_level(kind, level))
     raise InputError("unsupported compression: %s" % kind)

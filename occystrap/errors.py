@@ -22,6 +22,15 @@ class InputError(OccystrapError):
     """The source image is missing, unreadable or malformed."""
 
 
+class IntegrityError(InputError):
+    """A layer's content does not hash to its diff_id.  result is the layer as read, so
+    a read-only command (search) can still report what the layer holds."""
+
+    def __init__(self, message, result=None):
+        super().__init__(message)
+        self.result = result
+
+
 class OutputError(OccystrapError):
     """The destination could not be written."""
 

@@ -110,6 +110,8 @@ def image_info(source):
         info["exposed_ports"] = list(_dict(container.get("ExposedPorts")))
         info["volumes"] = list(_dict(container.get("Volumes")))
 
+    if source.registry:     # new key: "image" is the repository path, as in 0.4.17
+        info["registry"] = source.registry
     info["implementation"] = IMPLEMENTATION
     return info
 

@@ -11,7 +11,7 @@ import hashlib
 from . import compression
 from ._native import rewrite
 from ._native._common import TarError
-from .errors import InputError
+from .errors import InputError, IntegrityError
 from .model import DOCKER_LAYER_TAR
 from .transports.base import LayerResult
 
@@ -79,30 +79,49 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
     except InputError as exc:
         raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
     diff_id = "sha256:" + digest.hexdigest()
-    if not rewrites and ref.diff_id and diff_id != ref.diff_id:
-        raise InputError("layer %d (%s): content hashes to %s but the config says %s"
-                         % (ref.index, ref.name, diff_id, ref.diff_id))
     counts = [s for s in stages if hasattr(s, "dropped")]
     if codec is None:
         blob_digest, blob_size = diff_id, size
     else:
         blob_digest = "sha256:" + blob.hexdigest()
-    return LayerResult(index=ref.index, diff_id=diff_id, size=size, digest=blob_digest,
-                       blob_size=blob_size, media_type=media_type, source=ref,
-                       members=counts[-1].count if counts else 0,
-                       dropped=sum(s.dropped for s in counts))
+    result = LayerResult(index=ref.index, diff_id=diff_id, size=size, digest=blob_digest,
+                         blob_size=blob_size, media_type=media_type, source=ref,
+                         members=counts[-1].count if counts else 0,
+                         dropped=sum(s.dropped for s in counts))
+    if not rewrites:
+        _check_diff_id(ref, diff_id, result)
+    return result
+
+
+def _check_diff_id(ref, diff_id, result):
+    if ref.diff_id and diff_id != ref.diff_id:
+        raise IntegrityError("layer %d (%s): content hashes to %s but the config says %s"
+                             % (ref.index, ref.name, diff_id, ref.diff_id), result)
 
 
 def copy_blob(ref, writer, media_type):
-    """Pass a stored blob through unchanged (same compression on both sides, no filters):
-    its digest and diff_id stay what the source says, verified by the source reader."""
+    """Pass a stored blob through unchanged (same compression on both sides, no filters).
+
+    It is decompressed on the way only to count: the Summary's SIZE is the uncompressed
+    size on every path, and the blob's diff_id is checked like any other layer's."""
     digest = hashlib.sha256()
-    size = 0
-    with ref.open() as fileobj:
-        for chunk in iter(lambda: fileobj.read(compression.CHUNK), b""):
-            digest.update(chunk)
-            writer.write(chunk)
-            size += len(chunk)
-    return LayerResult(index=ref.index, diff_id=ref.diff_id, size=0,
-                       digest="sha256:" + digest.hexdigest(), blob_size=size,
-                       media_type=media_type, source=ref)
+    content = hashlib.sha256()
+    size = blob_size = 0
+    dec = compression.decompressor(ref.compression or compression.from_media_type(ref.media_type))
+    try:
+        with ref.open() as fileobj:
+            for chunk in iter(lambda: fileobj.read(compression.CHUNK), b""):
+                digest.update(chunk)
+                writer.write(chunk)
+                blob_size += len(chunk)
+                for piece in dec.pieces(chunk):
+                    content.update(piece)
+                    size += len(piece)
+        dec.flush()
+    except InputError as exc:
+        raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
+    result = LayerResult(index=ref.index, diff_id=ref.diff_id, size=size,
+                         digest="sha256:" + digest.hexdigest(), blob_size=blob_size,
+                         media_type=media_type, source=ref)
+    _check_diff_id(ref, "sha256:" + content.hexdigest(), result)
+    return result

@@ -18,7 +18,7 @@ from . import cli
 def check(ctx, fast, source):
     options = ctx.obj
     with open_source(parse_uri(source), options) as image:
-        report = run_checks(image, fast=fast, parallel=options.get("parallel") or 4)
+        report = run_checks(image, fast=fast, parallel=options.get("parallel", 4))
     if options.get("output_format") == "json":
         click.echo(to_json(report))
     else:

@@ -53,13 +53,14 @@ OPTIONS = [
     click.option("--compression", type=click.Choice(["gzip", "zstd"]),
                  envvar="OCCYSTRAP_COMPRESSION", help="Layer compression for registry output."),
     click.option("--compression-level", type=int, envvar="OCCYSTRAP_COMPRESSION_LEVEL",
-                 help="Compression level for registry output (gzip: ISA-L 0-3, default 1; "
-                      "zstd: 1-22, default 3)."),
+                 help="Compression level for registry output (gzip: 0-9, default 1; ISA-L "
+                      "for 0-3, zlib for 4-9; zstd: 1-22, default 3)."),
     click.option("--ca-file", envvar="OCCYSTRAP_CA_FILE", type=click.Path(dir_okay=False),
                  help="PEM file of CA certificates to trust for registries (default: "
                       "SSL_CERT_FILE, else the system store)."),
-    click.option("-j", "--parallel", type=PARALLEL, default=4, show_default=True,
-                 envvar="OCCYSTRAP_PARALLEL", help="Layers processed at once."),
+    click.option("-j", "--parallel", type=click.IntRange(0, MAX_PARALLEL), default=4,
+                 show_default=True, envvar="OCCYSTRAP_PARALLEL",
+                 help="Layers processed at once; 0 means one per usable CPU."),
     click.option("--temp-dir", envvar="OCCYSTRAP_TEMP_DIR", help="Where temporary files go."),
     click.option("--layer-cache", envvar="OCCYSTRAP_LAYER_CACHE", help="Layer cache file."),
     click.option("-O", "--output-format", type=click.Choice(["text", "json"]), default="text",

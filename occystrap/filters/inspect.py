@@ -72,6 +72,8 @@ class Inspect(Filter):
         if layers:
             layers[0]["Tags"] = ["%s:%s" % (source.image, source.tag)]
         record = {"layers": layers, "name": "%s:%s" % (source.image, source.tag)}
+        if source.registry:     # new key: name and Tags keep 0.4.17's repository path
+            record["registry"] = source.registry
         try:
             with open(self.path, "a") as fileobj:
                 fileobj.write(json.dumps(record, sort_keys=True) + "\n")

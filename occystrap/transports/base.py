@@ -36,16 +36,24 @@ class LayerResult:
     dropped: int = 0
 
 
+def usable_cpus():
+    """CPUs this process may run on (taskset and cgroup cpusets are honoured)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                  # not on Linux
+        return os.cpu_count() or 1
+
+
 def layer_threads(parallel, source, sink=None):
-    """Threads for the layers: -j, but no more than the usable CPUs when no side is on
-    the network.  Local layer work is CPU-bound, and threads beyond the cores only
-    contend (measured: -j 2 beats -j 4 by ~10% on 2 cores for tar -> tar)."""
+    """Threads for the layers: -j (0 means automatic: the usable CPUs), but no more
+    than the usable CPUs when no side is on the network.  Local layer work is
+    CPU-bound, and threads beyond the cores only contend (measured: -j 2 beats -j 4
+    by ~10% on 2 cores for tar -> tar)."""
+    cpus = usable_cpus()
+    if not parallel:
+        return cpus
     if source.network or (sink is not None and sink.network):
         return parallel
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:                  # not on Linux
-        cpus = os.cpu_count() or 1
     return max(1, min(parallel, cpus))
 
 
@@ -53,10 +61,17 @@ class ImageSource:
     """Base class for sources; subclasses set image/tag and implement the readers."""
     OPTIONS = {}        # the URI query options accepted: {name: value type} (uri.py)
     OPTION_ALIASES = {}     # other spellings of them: {alias: name}
-    image = "unknown"
+    image = "unknown"   # the name scripts see: a registry's repository path, as in 0.4.17
     tag = "unknown"
+    registry = None     # the registry host of a registry source (image leaves it out)
     network = False     # layers come over the network: -j threads may all wait on I/O
     local_path = None   # the local file read, if any (copy() never writes over it)
+
+    @property
+    def qualified_image(self):
+        """image with its registry host: what RepoTags carry, so that a saved image
+        keeps where it came from (docs/compatibility.md)."""
+        return "%s/%s" % (self.registry, self.image) if self.registry else self.image
 
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""

@@ -25,10 +25,10 @@ class FileLayerWriter(LayerWriter):
         self._file.close()
         target = self._target_for(result)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        if os.path.exists(target):              # the same layer twice: keep one copy
+        if _same_size(target, result.size):     # the same layer twice: keep one copy
             os.unlink(self.temp)
             created = False
-        else:
+        else:       # new, or another run's file of another size (0.4.17's, a cut one)
             os.chmod(self.temp, 0o644)
             os.replace(self.temp, target)
             created = True
@@ -38,3 +38,10 @@ class FileLayerWriter(LayerWriter):
         self._file.close()
         if os.path.exists(self.temp):
             os.unlink(self.temp)
+
+
+def _same_size(path, size):
+    try:
+        return os.path.getsize(path) == size
+    except OSError:
+        return False

@@ -69,6 +69,17 @@ def test_transient_5xx_on_push_is_retried(registry, pushed, tmp_path):
     assert _tag_exists(registry, "faults/retried", "1")
 
 
+def test_retries_zero_means_one_attempt(registry, pushed, tmp_path):
+    """--retries 0 (0.4.17 scripts pass it) sends each request once: one 503 fails."""
+    with FaultProxy(registry.url) as proxy:
+        proxy.add("PUT", r"/manifests/", 503, count=1)
+        proc = occystrap("--insecure", "--retries", "0", "process", "tar://%s" % pushed,
+                         "registry://%s/faults/once:1" % proxy.address, check=False)
+        assert proxy.fired("PUT") == 1
+    assert "503" in proc.stderr
+    assert not _tag_exists(registry, "faults/once", "1")
+
+
 def test_failing_push_leaves_no_tag(registry, pushed, tmp_path):
     with FaultProxy(registry.url) as proxy:
         proxy.add("PUT", r"/blobs/uploads/", 500, count=100)

@@ -39,10 +39,11 @@ def test_filters_hash_names_filters_codec_and_level():
     assert base == hash_of("normalize-timestamps", level=1)       # gzip's default level
     others = {hash_of(), hash_of("normalize-timestamps", compression="zstd"),
               hash_of("normalize-timestamps", level=2), hash_of("normalize-timestamps:ts=5"),
+              hash_of("normalize-timestamps", level=9),
               hash_of("exclude:pattern=tmp/*"),
               hash_of("exclude:pattern=tmp/*", "normalize-timestamps"),
               hash_of("normalize-timestamps", "exclude:pattern=tmp/*")}
-    assert base not in others and len(others) == 7    # order of filters matters too
+    assert base not in others and len(others) == 8    # order of filters matters too
     # observers do not change the bytes, so they do not change the hash
     assert hash_of("normalize-timestamps", "search:pattern=*.py") == base
     assert level_of("zstd", None) == 3 and level_of("gzip", "2") == 2

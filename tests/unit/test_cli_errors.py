@@ -282,7 +282,7 @@ def test_rate_limit_in_range_is_accepted(good):
 
 
 @pytest.mark.parametrize("args, option", [
-    (["-j", "0"], "'-j' / '--parallel'"), (["-j", "5000"], "'-j' / '--parallel'"),
+    (["-j", "-1"], "'-j' / '--parallel'"), (["-j", "5000"], "'-j' / '--parallel'"),
     (["-J", "0"], "'-J' / '--image-parallel'"), (["--retries", "101"], "'--retries'"),
     (["--retries", "x"], "'--retries'"),
 ])
@@ -295,8 +295,8 @@ def test_bad_numbers_in_global_options(good, args, option):
 @pytest.mark.parametrize("args, message", [
     (["--compression", "zstd", "--compression-level", "23"], "for zstd must be from 1 to 22"),
     (["--compression", "zstd", "--compression-level", "0"], "for zstd must be from 1 to 22"),
-    (["--compression-level", "4"], "for gzip must be from 0 to 3, not 4"),
-    (["--compression-level", "-1"], "for gzip must be from 0 to 3, not -1"),
+    (["--compression-level", "10"], "for gzip must be from 0 to 9, not 10"),
+    (["--compression-level", "-1"], "for gzip must be from 0 to 9, not -1"),
 ])
 def test_bad_compression_level(good, args, message):
     proc = occystrap(*args, "process", "tar://%s" % good, "registry://127.0.0.1:1/x:1",

@@ -1,4 +1,5 @@
 """Every gzip member and every zstd frame is read (0.4.17 E.2 #13 truncated them)."""
+import gzip
 import io
 import os
 
@@ -67,15 +68,39 @@ def test_compressor_round_trip_and_determinism(kind):
 
 
 @pytest.mark.parametrize("kind, level, accepted", [
-    ("gzip", 9, "0 to 3"), ("gzip", -1, "0 to 3"), ("zstd", 0, "1 to 22"), ("zstd", 23, "1 to 22")])
+    ("gzip", 10, "0 to 9"), ("gzip", -1, "0 to 9"), ("zstd", 0, "1 to 22"),
+    ("zstd", 23, "1 to 22")])
 def test_compression_level_is_checked(kind, level, accepted):
     message = "for %s must be from %s, not %d" % (kind, accepted, level)
     with pytest.raises(OptionError, match=message):
         compression.compressor(kind, level)
 
 
-@pytest.mark.parametrize("kind, level", [("gzip", 0), ("gzip", 3), ("zstd", 1), ("zstd", 22)])
+@pytest.mark.parametrize("kind, level", [("gzip", 0), ("gzip", 3), ("gzip", 4), ("gzip", 9),
+                                         ("zstd", 1), ("zstd", 22)])
 def test_compression_level_bounds_work(kind, level):
     codec = compression.compressor(kind, level)
     blob = codec.compress(DATA) + codec.flush()
     assert b"".join(compression.iter_uncompressed(io.BytesIO(blob), kind)) == DATA
+
+
+@pytest.mark.parametrize("level, engine", [(None, "isal"), (0, "isal"), (3, "isal"),
+                                           (4, "zlib"), (9, "zlib")])
+def test_gzip_engine_by_level(level, engine):
+    assert compression.engine("gzip", level) == engine
+
+
+@pytest.mark.parametrize("level", [4, 6, 9])
+def test_zlib_levels_write_what_0417_wrote(level):
+    """0.4.17 pushed gzip.GzipFile(mode="wb", compresslevel=9, mtime=0) output; levels
+    4-9 give the same bytes, fed in any chunking, and 9 is smaller than ISA-L's best."""
+    expected = io.BytesIO()
+    with gzip.GzipFile(fileobj=expected, mode="wb", compresslevel=level, mtime=0) as out:
+        out.write(DATA)
+    codec = compression.compressor("gzip", level)
+    blob = b"".join(codec.compress(DATA[i:i + 7000]) for i in range(0, len(DATA), 7000)) \
+        + codec.flush()
+    assert blob == expected.getvalue()
+    if level == 9:
+        isal = compression.compressor("gzip", 3)
+        assert len(blob) < len(isal.compress(DATA) + isal.flush())

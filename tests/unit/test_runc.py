@@ -1,6 +1,8 @@
 """Tests for occystrap.runc: the oci:// bundle config.json (spec B.7, with Env/User fixed)."""
 import json
 import os
+import shutil
+import subprocess
 
 import pytest
 
@@ -139,3 +141,14 @@ def test_write_bundle_files_bad_config(tmp_path, raw):
     with pytest.raises(InputError):
         runc.write_bundle_files(str(tmp_path), raw)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
+def test_capabilities_match_runc_spec(tmp_path):
+    """The capability sets are runc's own default: since runc 1.1.2 (CVE-2022-29162)
+    `runc spec` has no inheritable set, which 0.4.17's older template still carried."""
+    subprocess.run(["runc", "spec"], cwd=tmp_path, check=True)
+    reference = json.loads((tmp_path / "config.json").read_text())["process"]["capabilities"]
+    ours = runc.runc_config(image(Cmd=["sh"]))["process"]["capabilities"]
+    assert ours == reference
+    assert "inheritable" not in ours

@@ -46,6 +46,14 @@ def write_atomic(path, data):
         raise
 
 
+def _read_or_none(path):
+    try:
+        with open(path, "rb") as fileobj:
+            return fileobj.read()
+    except FileNotFoundError:
+        return None
+
+
 def dump_json(value):
     """JSON as the dir:// layout stores it (indent 4, sorted keys), as bytes."""
     return json.dumps(value, indent=4, sort_keys=True).encode()
@@ -114,7 +122,8 @@ class DirectorySink(ImageSink):
                    expand=uri.options.get("expand", False))
 
     def begin(self, source):
-        self.image, self.tag = source.image, source.tag
+        self.image, self.tag = source.image, source.tag     # catalog key, manifest name
+        self.qualified_image = source.qualified_image          # RepoTags
         if os.path.exists(self.path) and not os.path.isdir(self.path):
             raise OutputError("Output path exists and is not a directory: %s" % self.path)
         if not os.path.isdir(self.path):
@@ -170,16 +179,20 @@ class DirectorySink(ImageSink):
         before that point leaves an existing directory's images as they were."""
         config_name = digest_hex(sha256_digest(config_bytes)) + ".json"
         config_path = os.path.join(self.path, config_name)
-        if not os.path.exists(config_path):
+        existing = _read_or_none(config_path)
+        if existing != config_bytes:
+            # 0.4.17 stored a re-serialized config under the original digest's name:
+            # replace it (atomically) with the bytes that name stands for.
             write_atomic(config_path, config_bytes)
-            self._created.append(config_path)
+            if existing is None:
+                self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
         if self.expand:
             self.expand_stats = self._expander.finish(len(results))
             self._expander = None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],
-                 "RepoTags": repo_tags(self.image, self.tag)}
+                 "RepoTags": repo_tags(self.qualified_image, self.tag)}
         if self.unique_names:
             entry["ImageName"] = self.image
         if self.expand:

@@ -103,6 +103,13 @@ class DirectorySource(ImageSource):
                              % (self.path, name))
         return name
 
+    def _names(self, repotag):
+        """Whether repotag names the catalog's image: the same, its last component (0.4.17's
+        RepoTags), or with a registry host in front (the catalog keeps 0.4.17's names)."""
+        wanted = "%s:%s" % (self.image, self.tag)
+        return repotag in (wanted, "%s:%s" % (self.image.rsplit("/", 1)[-1], self.tag)) \
+            or repotag.endswith("/" + wanted)
+
     def _load_entry(self, name, image, tag):
         try:
             manifest = save_manifest_entries(self._json(name))
@@ -110,9 +117,8 @@ class DirectorySource(ImageSource):
             raise InputError("dir://%s: %s %s" % (self.path, name, exc)) from None
         entry = manifest[0]
         if self.image != "unknown":
-            wanted = {"%s:%s" % (self.image, self.tag),
-                      "%s:%s" % (self.image.rsplit("/", 1)[-1], self.tag)}
-            matching = [e for e in manifest if wanted & set(e.get("RepoTags") or [])]
+            matching = [e for e in manifest
+                        if any(self._names(tag) for tag in e.get("RepoTags") or [])]
             if matching:
                 entry = matching[0]
             elif entry.get("RepoTags"):

@@ -114,6 +114,7 @@ class MountsSink(ImageSink):
 
     def begin(self, source):
         self.image, self.tag = source.image, source.tag
+        self.qualified_image = source.qualified_image
         for name in ("setxattr", "mknod", "geteuid"):
             if not hasattr(os, name):        # not Linux: no overlayfs either
                 raise OutputError("mounts:// needs os.%s, which this platform lacks" % name)
@@ -183,7 +184,7 @@ class MountsSink(ImageSink):
         runc.write_bundle_files(self._stage, config_bytes)
         entry = {"Config": "container-config.json",
                  "Layers": ["%s/layer.tar" % name for name in self._hexes],
-                 "RepoTags": repo_tags(self.image, self.tag)}
+                 "RepoTags": repo_tags(self.qualified_image, self.tag)}
         write_atomic(os.path.join(self._stage, "manifest.json"), dump_json([entry]))
         write_atomic(os.path.join(self._stage, "catalog.json"),
                      dump_json({self.image: {self.tag: "manifest.json"}}))

@@ -9,6 +9,7 @@ used for both) on their side.
 from ... import __version__
 from ...compression import LEVELS
 from ...model import MAX_PARALLEL
+from ...transports.base import usable_cpus
 from ...uri import boolean, choice, integer, text
 from .auth import resolve_credentials
 from .client import RegistryClient
@@ -45,6 +46,11 @@ def connect(uri, options, side):
         ref.api_host, insecure=bool(setting(uri, options, "insecure", default=False)),
         ca_file=setting(uri, options, "ca_file"), username=username, password=password,
         retries=options.get("retries", 3), rate_limit=options.get("rate_limit"),
-        pool_size=max(8, int(setting(uri, options, "max_workers", "parallel", default=4)) * 2),
+        pool_size=max(8, _workers(uri, options) * 2),
         user_agent="occystrap/%s" % __version__)
     return ref, client
+
+
+def _workers(uri, options):
+    """Layer threads that may share the pool: max_workers or -j (0: one per CPU)."""
+    return int(setting(uri, options, "max_workers", "parallel", default=4)) or usable_cpus()

@@ -47,7 +47,7 @@ class RegistrySource(ImageSource):
 
     def __init__(self, uri, options):
         self.ref, self.client = connect(uri, options, "src")
-        self.image = "%s/%s" % (self.ref.host, self.ref.repository)
+        self.image, self.registry = self.ref.repository, self.ref.host
         self.tag = self.ref.reference
         self.scope = "repository:%s:pull" % self.ref.repository
         self._platform = (setting(uri, options, "os", "os_", default="linux"),

@@ -149,7 +149,7 @@ class TarballSink(ImageSink):
 
     def begin(self, source):
         self._check_path()
-        self.image, self.tag = source.image, source.tag
+        self.image, self.tag = source.qualified_image, source.tag
         try:
             fd, self._tmp = tempfile.mkstemp(prefix="." + os.path.basename(self.path) + ".",
                                              suffix=".partial", dir=self._dir)

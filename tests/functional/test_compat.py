@@ -1,0 +1,99 @@
+"""Issue 11: scripts written for occystrap 0.4.17 keep working, against a real
+docker-registry: names without the host, gzip level 9 blobs, summary sizes."""
+import gzip
+import io
+import json
+import urllib.request
+
+import pytest
+
+from tests import imagebuilder as ib
+from tests import peers
+from tests.cli import occystrap
+
+pytestmark = pytest.mark.functional
+
+
+@pytest.fixture
+def image(tmp_path):
+    path = tmp_path / "in.tar"
+    info = ib.build_image(path, ib.sample_layers(), repotag="example.com/team/app:1.0")
+    return path, info
+
+
+def _get(registry, path, accept="*/*"):
+    request = urllib.request.Request("http://%s/v2/%s" % (registry.url, path),
+                                     headers={"Accept": accept})
+    with urllib.request.urlopen(request) as response:
+        return response.read()
+
+
+def test_gzip_level_9_pushes_the_blobs_0417_pushed(image, registry):
+    path, _info = image
+    occystrap("--insecure", "--compression-level", "9", "process", "tar://%s" % path,
+              "registry://%s/team/gz9:1" % registry.url, check=True)
+    manifest = json.loads(_get(registry, "team/gz9/manifests/1",
+                               "application/vnd.docker.distribution.manifest.v2+json"))
+    for layer in manifest["layers"]:
+        blob = _get(registry, "team/gz9/blobs/%s" % layer["digest"])
+        again = io.BytesIO()        # what 0.4.17 wrote (spec B.10): GzipFile, level 9, mtime 0
+        with gzip.GzipFile(fileobj=again, mode="wb", compresslevel=9, mtime=0) as out:
+            out.write(gzip.decompress(blob))
+        assert blob == again.getvalue()
+    occystrap("--insecure", "check", "registry://%s/team/gz9:1" % registry.url, check=True)
+
+
+def test_registry_names_are_the_repository_path(image, registry, tmp_path):
+    """0.4.17 named a registry image by its repository path (`team/app`), which
+    scripts split on `:`; the host is in a new `registry` field."""
+    path, _info = image
+    src = "registry://%s/team/app:1.0" % registry.url
+    occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+
+    lines = occystrap("--insecure", "search", "--script-friendly", src, "*.pyc",
+                      check=True).stdout.splitlines()
+    assert lines and all(line.startswith("team/app:1.0:") for line in lines)
+    assert lines[0].split(":")[3] == "app/__pycache__/main.cpython-311.pyc"
+
+    info = json.loads(occystrap("--insecure", "-O", "json", "info", src, check=True).stdout)
+    assert (info["image"], info["tag"], info["registry"]) == ("team/app", "1.0", registry.url)
+    text = occystrap("--insecure", "info", src, check=True).stdout
+    assert text.splitlines()[0] == "Image:         team/app:1.0"
+    report = json.loads(occystrap("--insecure", "-O", "json", "check", "--fast", src,
+                                  check=True).stdout)
+    assert (report["image"], report["registry"]) == ("team/app", registry.url)
+
+    out = tmp_path / "d"
+    record_file = tmp_path / "inspect.jsonl"
+    occystrap("--insecure", "process", src, "dir://%s?unique_names=true" % out,
+              "-f", "inspect:file=%s" % record_file, check=True)
+    record = json.loads(record_file.read_text())
+    assert (record["name"], record["layers"][0]["Tags"], record["registry"]) == \
+        ("team/app:1.0", ["team/app:1.0"], registry.url)
+    assert json.loads((out / "catalog.json").read_text()) == \
+        {"team/app": {"1.0": "manifest-team_app-1.0.json"}}
+    manifest = json.loads((out / "manifest-team_app-1.0.json").read_text())
+    assert manifest[0]["RepoTags"] == ["%s/team/app:1.0" % registry.url]
+    assert manifest[0]["ImageName"] == "team/app"
+    occystrap("process", "dir://%s?image=team/app&tag=1.0" % out,
+              "tar://%s" % (tmp_path / "back.tar"), check=True)
+
+
+def _summary_size(stderr):
+    return [line for line in stderr.splitlines() if line.startswith("Summary:")][0] \
+        .split(", ")[1]
+
+
+def test_passed_through_blobs_count_their_uncompressed_size(image, registry):
+    """SIZE is the uncompressed size however a layer travels: a registry -> registry
+    copy passes the gzip blobs through yet reports what tar -> registry reports."""
+    path, _info = image
+    src = "registry://%s/team/size:1" % registry.url
+    pushed = occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+    other = peers.Registry().start()    # a second registry: no mount, no blob already there
+    try:
+        copied = occystrap("--insecure", "process", src,
+                           "registry://%s/team/size-copy:1" % other.url, check=True)
+    finally:
+        other.stop()
+    assert _summary_size(copied.stderr) == _summary_size(pushed.stderr)
