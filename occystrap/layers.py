@@ -16,7 +16,14 @@ from .model import DOCKER_LAYER_TAR
 from .transports.base import LayerResult
 
 
-def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCKER_LAYER_TAR):
+def _opened(ref, task):
+    """ref's blob, its reads counted by the progress task when there is one."""
+    fileobj = ref.open()
+    return fileobj, (task.counted(fileobj) if task is not None else fileobj)
+
+
+def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCKER_LAYER_TAR,
+              task=None):
     """Stream one layer through the filters into writer; return its LayerResult.
 
     With compress = gzip/zstd the writer receives the compressed blob; the result then
@@ -64,7 +71,8 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
         return data
 
     try:
-        with ref.open() as fileobj:
+        raw, fileobj = _opened(ref, task)
+        with raw:
             kind = ref.compression or compression.from_media_type(ref.media_type)
             for chunk in compression.iter_uncompressed(fileobj, kind):
                 emit(through(chunk, 0))
@@ -93,12 +101,13 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
                        dropped=sum(s.dropped for s in counts))
 
 
-def copy_blob(ref, writer, media_type):
+def copy_blob(ref, writer, media_type, task=None):
     """Pass a stored blob through unchanged (same compression on both sides, no filters):
     its digest and diff_id stay what the source says, verified by the source reader."""
     digest = hashlib.sha256()
     size = 0
-    with ref.open() as fileobj:
+    raw, fileobj = _opened(ref, task)
+    with raw:
         for chunk in iter(lambda: fileobj.read(compression.CHUNK), b""):
             digest.update(chunk)
             writer.write(chunk)
