@@ -60,15 +60,19 @@ def rewrite_config(config_bytes, results, filters=()):
 
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
-         layer_cache=None, started=None, damaged=None):
+         layer_cache=None, started=None, damaged=None, progress=None):
     """Copy source to sink through filters; return a CopyReport.
 
     layer_cache (a cache.LayerCache) lets a sink that reuses blobs by digest skip
     layers an earlier run already produced.  started (time.monotonic()) is when the
     caller began opening the source, so the report's time includes e.g. a daemon push.
     damaged (a list), for read-only sinks: layers that do not hash to their diff_id
-    are appended to it as IntegrityErrors instead of stopping the copy."""
+    are appended to it as IntegrityErrors instead of stopping the copy;
+    progress is the caller's Progress when it already showed the source being opened."""
     start = time.monotonic() if started is None else started
+    own_progress = progress is None
+    if own_progress:
+        progress = Progress()
     for position, filt in enumerate(filters):
         # observers after a content filter see (and name layers by) the rewritten layer
         filt.after_rewrite = any(f.changes_content for f in filters[:position])
@@ -78,13 +82,14 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         try:
             sink.begin(source)      # inside: a begin cut short (a signal) is cleaned up too
             cached = CopyCache.for_copy(layer_cache, sink, filters)
-            progress = Progress(len(refs))
+            progress.layers = len(refs)
             try:
                 results = _run_layers(refs, filters, sink,
                                       layer_threads(parallel, source, sink),
                                       progress, cached, damaged)
             finally:
-                progress.close()
+                if own_progress:
+                    progress.close()
                 if cached is not None:
                     LOG.info(cached.summary())
             sink.finish(rewrite_config(source.config_bytes(), results, filters), results)
@@ -156,7 +161,7 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
         return reused
     while True:
         try:
-            result = _write_layer(ref, filters, sink, same_blob, stop)
+            result = _write_layer(ref, filters, sink, same_blob, stop, progress)
             break
         except IntegrityError as exc:
             if damaged is None:
@@ -173,20 +178,23 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
     return result
 
 
-def _write_layer(ref, filters, sink, same_blob, stop):
+def _write_layer(ref, filters, sink, same_blob, stop, progress):
     """One attempt at a layer: stream it from the source into a new writer, commit."""
     writer = sink.open_layer(ref)
     if stop is not None:
         writer = _StoppableWriter(writer, stop)
+    task = progress.task("layer %d/%d" % (ref.index + 1, progress.layers), ref.size)
     try:
         if same_blob:
-            result = copy_blob(ref, writer, sink.layer_media_type)
+            result = copy_blob(ref, writer, sink.layer_media_type, task)
         else:
             result = run_layer(ref, filters, writer, sink.compression, sink.compression_level,
-                               sink.layer_media_type)
+                               sink.layer_media_type, task)
     except BaseException:
         writer.abort()
         raise
+    finally:
+        task.close()
     try:
         writer.commit(result)
     except RestartLayer:
@@ -243,6 +251,11 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
     options = dict(options or {}, **overrides)
     started = time.monotonic()
     filters = [build_filter(spec) for spec in filter_specs]
+    with Progress() as progress:    # before the source opens: a daemon's save shows too
+        return _copy_uris(src, dst, filters, dict(options, progress=progress), out, started)
+
+
+def _copy_uris(src, dst, filters, options, out, started):
     # both URIs are checked before either side is opened (a sink creates its output)
     source_uri, sink_uri = checked(parse_uri(src), "input"), checked(parse_uri(dst), "output")
     sink = open_sink(sink_uri, options)
@@ -253,7 +266,8 @@ def copy_uris(src, dst, filter_specs=(), options=None, out=None, **overrides):
                         verify=options.get("verify", True) or options.get("verify_full",
                                                                           False),
                         verify_full=options.get("verify_full", False), out=out,
-                        layer_cache=layer_cache, started=started)
+                        layer_cache=layer_cache, started=started,
+                        progress=options["progress"])
     finally:
         if layer_cache is not None:
             layer_cache.close()

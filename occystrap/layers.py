@@ -16,7 +16,14 @@ from .model import DOCKER_LAYER_TAR
 from .transports.base import LayerResult
 
 
-def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCKER_LAYER_TAR):
+def _opened(ref, task):
+    """ref's blob, its reads counted by the progress task when there is one."""
+    fileobj = ref.open()
+    return fileobj, (task.counted(fileobj) if task is not None else fileobj)
+
+
+def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCKER_LAYER_TAR,
+              task=None):
     """Stream one layer through the filters into writer; return its LayerResult.
 
     With compress = gzip/zstd the writer receives the compressed blob; the result then
@@ -64,7 +71,8 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
         return data
 
     try:
-        with ref.open() as fileobj:
+        raw, fileobj = _opened(ref, task)
+        with raw:
             kind = ref.compression or compression.from_media_type(ref.media_type)
             for chunk in compression.iter_uncompressed(fileobj, kind):
                 emit(through(chunk, 0))
@@ -99,7 +107,7 @@ def _check_diff_id(ref, diff_id, result):
                              % (ref.index, ref.name, diff_id, ref.diff_id), result)
 
 
-def copy_blob(ref, writer, media_type):
+def copy_blob(ref, writer, media_type, task=None):
     """Pass a stored blob through unchanged (same compression on both sides, no filters).
 
     It is decompressed on the way only to count: the Summary's SIZE is the uncompressed
@@ -109,7 +117,8 @@ def copy_blob(ref, writer, media_type):
     size = blob_size = 0
     dec = compression.decompressor(ref.compression or compression.from_media_type(ref.media_type))
     try:
-        with ref.open() as fileobj:
+        raw, fileobj = _opened(ref, task)
+        with raw:
             for chunk in iter(lambda: fileobj.read(compression.CHUNK), b""):
                 digest.update(chunk)
                 writer.write(chunk)

@@ -6,7 +6,9 @@ logs) and listens on a unix socket there or on a free 127.0.0.1 port: never on
 /var/run/docker.sock, /var/lib/docker, /var/lib/containers or a well-known
 port, because other programs on the machine may run their own daemons.
 
-See /work/shared/REAL-PEERS.md for how each peer was made to work here.
+Each peer is a Debian package (.ci/run installs them) run as a plain background
+process: no systemd, no network.  What it took to make each one work here is said in
+its class below.
 """
 
 import json
@@ -389,7 +391,7 @@ class Registry(Peer):
     so we always write our own.  `url` is '127.0.0.1:PORT' (no scheme), as
     used in image references; `base_url` adds the scheme.
 
-    Options (see REAL-PEERS.md for each config):
+    Options (each writes its own config.yml section):
     - tls=True: HTTPS with a self-signed cert for 127.0.0.1/localhost made by
       openssl; `ca_file` is its PEM, to trust it.
     - htpasswd={'user': 'pass'}: Basic auth (bcrypt file from `htpasswd -Bbn`).

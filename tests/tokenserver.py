@@ -1,7 +1,7 @@
 """A small token issuer for docker-registry's `auth: token:` mode (Distribution 2.8).
 
 Distribution verifies Bearer tokens but ships no issuer, and Debian packages none, so
-the tests run this one (see /work/shared/REAL-PEERS.md, "Token auth").  It implements
+the tests run this one.  It implements
 the GET flow of the distribution token spec:
 
     GET /token?service=SERVICE&scope=repository:NAME:pull,push[&scope=...]

@@ -6,6 +6,7 @@ import click
 from ..api import copy_uris
 from ..model import format_size
 from . import cli
+from .helptext import ProcessHelp
 
 
 def summary_line(report):
@@ -16,9 +17,9 @@ def summary_line(report):
     return "Summary: " + ", ".join(parts)
 
 
-@cli.command(help="Process container images through a pipeline.\n\n"
-                  "Inputs: registry://, docker://, dockerpush://, tar://, dir://.  "
-                  "Outputs: tar://, dir://, oci://, mounts://, docker://, registry://.")
+@cli.command(cls=ProcessHelp,
+             help="Process container images through a pipeline: read SOURCE, pass every "
+                  "layer through the filters in order, write DESTINATION.")
 @click.argument("source")
 @click.argument("destination")
 @click.option("-f", "--filter", "filters", multiple=True,

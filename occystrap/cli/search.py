@@ -9,11 +9,14 @@ from ..filters.search import Search
 from ..transports import open_source
 from ..uri import FilterSpec, parse_uri
 from . import cli
+from .helptext import SearchHelp
 
 LOG = logging.getLogger(__name__)
 
 
-@cli.command(help="Search for files in container image layers.")
+@cli.command(cls=SearchHelp, help="Search for files in container image layers: print "
+                                 "the members whose path matches PATTERN (fnmatch, or a "
+                                 "regular expression with --regex).")
 @click.option("--regex", is_flag=True, help="PATTERN is a regular expression (re.search).")
 @click.option("--script-friendly", is_flag=True, help="Print image:tag:layer:path lines.")
 @click.argument("source")

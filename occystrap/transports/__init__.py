@@ -46,6 +46,14 @@ def _lookup(uri, role):
     return cls
 
 
+def classes(role):
+    """{scheme: class} of every scheme that is an "input" or "output" (role), loading
+    all transports: what help texts list, read from the declarations themselves."""
+    for scheme in MODULES:
+        _load(scheme)
+    return dict(sorted((_SOURCES if role == "input" else _SINKS).items()))
+
+
 def checked(uri, role):
     """uri with its query checked against the scheme's declaration for role ("input"
     or "output") and typed; so a whole copy is refused before anything is opened.

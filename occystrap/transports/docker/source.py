@@ -25,8 +25,9 @@ class DaemonSource(FetchedSource):
     OPTIONS = DAEMON_OPTIONS
     thread_safe_blobs = True
 
-    def __init__(self, name, tag, ref, socket_path, temp_dir=None):
+    def __init__(self, name, tag, ref, socket_path, temp_dir=None, progress=None):
         self.image, self.tag = name, tag     # as the user named it (podman says localhost/…)
+        self.progress = progress             # a Progress to show a long fetch on, or None
         api = DockerAPI(socket_path, InputError)
         try:
             inspected = api.inspect(ref)
@@ -42,7 +43,8 @@ class DaemonSource(FetchedSource):
     @classmethod
     def from_uri(cls, uri, options):
         name, tag, ref = reference(uri)
-        return cls(name, tag, ref, socket_of(uri), options.get("temp_dir"))
+        return cls(name, tag, ref, socket_of(uri), options.get("temp_dir"),
+                   options.get("progress"))
 
     def _fetch(self, api, ref, inspected, temp_dir):
         raise NotImplementedError
@@ -53,7 +55,7 @@ class DockerSource(DaemonSource):
 
     def _fetch(self, api, ref, inspected, temp_dir):
         self.image_id = inspected.get("Id")
-        self._path = _save(api, ref, temp_dir)
+        self._path = _save(api, ref, temp_dir, self.progress)
         self._image = TarballSource(self._path)
 
     def config_name(self):
@@ -68,17 +70,22 @@ class DockerSource(DaemonSource):
             self._path = None
 
 
-def _save(api, ref, temp_dir):
-    """Stream the daemon's save of ref into a new temp file; return its path."""
+def _save(api, ref, temp_dir, progress=None):
+    """Stream the daemon's save of ref into a new temp file; return its path.  The
+    save can take seconds before the first layer is read, so progress shows it."""
     try:
         fd, path = tempfile.mkstemp(prefix=".occystrap-docker-", suffix=".tar", dir=temp_dir)
     except OSError as exc:
         raise InputError("cannot create a temporary file in %s: %s"
                          % (temp_dir or tempfile.gettempdir(), exc.strerror)) from None
+    task = progress.task("docker save %s" % ref) if progress is not None else None
     try:
         with os.fdopen(fd, "wb") as fileobj:
-            api.save(ref, fileobj)
+            api.save(ref, task.counted(fileobj) if task is not None else fileobj)
     except BaseException:
         os.unlink(path)
         raise
+    finally:
+        if task is not None:
+            task.close()
     return path

@@ -1,0 +1,37 @@
+"""The README's bundled example runs as written and leaves the checkout clean (its
+outputs go to a temporary directory, not the repository root)."""
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def untracked():
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
+
+
+def test_readme_example_runs_and_writes_only_to_a_temp_dir(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shim = bin_dir / "occystrap"        # `occystrap` is this checkout's code
+    shim.write_text('#!/bin/sh\nexec "%s" -m occystrap "$@"\n' % sys.executable)
+    shim.chmod(0o755)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = dict(os.environ, PATH="%s:%s" % (bin_dir, os.environ["PATH"]), TMPDIR=str(temp),
+               PYTHONPATH=str(ROOT))
+    commands = subprocess.run(["sh", ".ci/readme-example"], cwd=ROOT, capture_output=True,
+                              text=True, check=True).stdout
+    assert "occystrap process tar://examples/hello.tar" in commands
+    before = untracked()
+    run = subprocess.run(["bash", "-e"], input=commands, cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "Summary: 3 layers" in run.stderr and "verified OK" in run.stderr
+    (out,) = temp.iterdir()             # the example's mktemp -d
+    assert sorted(p.name for p in out.iterdir()) == ["hello-bundle", "hello-clean.tar",
+                                                     "hello-dir"]
+    assert untracked() == before
