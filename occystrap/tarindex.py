@@ -6,7 +6,7 @@ long-name extensions like the streaming rewriter does and yields the same Member
 with `offset` the absolute file position of the member's data.
 """
 from ._native import tarstream
-from ._native._common import BLOCK, GNU_SPARSE, MAX_SPARSE_BLOCKS, TarError, XGLTYPE
+from ._native._common import BLOCK, GNU_SPARSE, TarError, XGLTYPE
 
 
 def _read_exact(fileobj, size, offset):
@@ -72,9 +72,7 @@ def iter_members(fileobj, start=0, end=None):
                 count += 1
                 if not extension[504]:
                     break
-                if count >= MAX_SPARSE_BLOCKS:
-                    raise TarError("sparse map over %d blocks at offset %d"
-                                   % (MAX_SPARSE_BLOCKS, offset))
+                tarstream.check_sparse_blocks(count, offset)
         member = tarstream.resolve_member(header, ext, offset, globals_)
         ext = []
         ext_bytes = 0

@@ -20,8 +20,8 @@ from libc.string cimport memcpy, memset
 from .globset cimport is_whiteout, match_program, name_end, name_start
 from .tarstream cimport (cstr_len, drops_time_record, field_number, has_data,
                          has_pax_records, header_problem, header_type, is_extension,
-                         long_name_end, is_number, normalize_header, pax_decimal, size_ok,
-                         pax_equals, pax_key, pax_key_start, pax_record_end, pax_time,
+                         long_name_end, is_number, normalize_header, padded, pax_decimal,
+                         size_ok, pax_equals, pax_key, pax_key_start, pax_record_end, pax_time,
                          prefix_len, put_octal, set_header_checksum, strip_slashes)
 from . import rewrite_py as _py
 from .globset import GlobSet
@@ -77,10 +77,6 @@ cdef struct Group:
     Py_ssize_t link_len
     unsigned char type
     bint mtime_dropped      # _pax with filter dropped an mtime record
-
-
-cdef inline long long _padded(long long size) noexcept nogil:
-    return (size + 511) // 512 * 512
 
 
 cdef Py_ssize_t _pax(Scan* s, const unsigned char* d, Py_ssize_t size, Group* g,
@@ -144,10 +140,10 @@ cdef int _parse_group(Scan* s, const unsigned char* src, Py_ssize_t pos, Py_ssiz
         t = h[156]
         if is_extension(t):
             if (t == 103 or ext >= 0 or size > s.max_ext
-                    or p + 512 + _padded(size) > n):
+                    or p + 512 + padded(size) > n):
                 return G_SLOW
             ext = p
-            p += 512 + _padded(size)
+            p += 512 + padded(size)
             continue
         if t == 83:                                 # sparse map
             return G_SLOW
@@ -202,14 +198,14 @@ cdef Py_ssize_t _emit_group(Scan* s, const unsigned char* src, Group* g,
                 put_octal(dst + dpos, 124, 12, kept)
                 set_header_checksum(dst + dpos, 0)    # clamp may not patch it
                 normalize_header(dst + dpos, 0, s.mtime, s.ts, s.clamp, False)
-                memset(dst + dpos + 512 + kept, 0, _padded(kept) - kept)
-                dpos += 512 + _padded(kept)
+                memset(dst + dpos + 512 + kept, 0, padded(kept) - kept)
+                dpos += 512 + padded(kept)
         else:
-            memcpy(dst + dpos, h, 512 + _padded(size))
+            memcpy(dst + dpos, h, 512 + padded(size))
             if s.patch:
                 normalize_header(dst + dpos, 0, s.mtime, s.ts, s.clamp, False)
-            dpos += 512 + _padded(size)
-        p += 512 + _padded(size)
+            dpos += 512 + padded(size)
+        p += 512 + padded(size)
     memcpy(dst + dpos, src + g.main, 512)
     if s.patch:
         normalize_header(dst + dpos, 0, s.mtime, s.ts, s.clamp, scratch.mtime_dropped)
@@ -220,7 +216,7 @@ cdef inline void _enter_member(Scan* s, Group* g, bint keep) noexcept nogil:
     s.offset += g.end - g.start
     s.count += 1
     s.emit = keep
-    s.remaining = _padded(g.size) if has_data(g.type) else 0
+    s.remaining = padded(g.size) if has_data(g.type) else 0
     s.state = S_DATA if s.remaining else S_HEADER
 
 
@@ -368,7 +364,7 @@ class TarRewriter(_py.TarRewriter):
                             ext_size = field_number(&view[ext_at], 124, 12)
                             ext.append((base[ext_at + 156:ext_at + 157],
                                         base[ext_at + 512:ext_at + 512 + ext_size]))
-                            ext_at += 512 + _padded(ext_size)
+                            ext_at += 512 + padded(ext_size)
                         member = self._ts.resolve_member(
                             self._ts.parse_header(base[g.main:g.end]), ext,
                             s.offset + (g.end - g.start))

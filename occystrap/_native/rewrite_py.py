@@ -8,7 +8,7 @@ and collect its members (search, inspect, check, expand).  Memory is bounded by 
 largest extended header, never by the layer size.
 """
 from ._common import (BLOCK, DIRTYPE, GNU_SPARSE, LNKTYPE,
-                      MAX_SPARSE_BLOCKS, RECORD, TarError, XGLTYPE)
+                      RECORD, TarError, XGLTYPE)
 from . import tarstream_py
 from .globset_py import is_whiteout, normalize_name
 
@@ -174,9 +174,7 @@ class TarRewriter:
         self._ts.check_sparse(block, offset, True)
         self._sparse_blocks.append(block)
         if block[504]:
-            if len(self._sparse_blocks) >= MAX_SPARSE_BLOCKS:
-                raise TarError("sparse map over %d blocks at offset %d"
-                               % (MAX_SPARSE_BLOCKS, self._offset))
+            self._ts.check_sparse_blocks(len(self._sparse_blocks), self._offset)
             self._need = BLOCK
             return
         self._member(out)

@@ -30,6 +30,7 @@ cdef Py_ssize_t cstr_len(const unsigned char* buf, Py_ssize_t pos, Py_ssize_t wi
 cdef unsigned char header_type(const unsigned char* buf, Py_ssize_t pos) noexcept nogil
 
 cpdef bint has_data(unsigned char kind) noexcept nogil
+cpdef long long padded(long long size) noexcept nogil
 cpdef bint is_extension(unsigned char kind) noexcept nogil
 cpdef bint has_pax_records(unsigned char kind) noexcept nogil
 cdef Py_ssize_t strip_slashes(const unsigned char* buf, Py_ssize_t start, Py_ssize_t end) noexcept nogil

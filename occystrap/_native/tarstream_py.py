@@ -16,8 +16,8 @@ instead of raising.
 """
 from collections import namedtuple
 
-from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, MAX_EXT_HEADER, Member,
-                      TarError, XHDTYPE)
+from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, MAX_EXT_HEADER,
+                      MAX_SPARSE_BLOCKS, Member, TarError, XHDTYPE)
 
 __all__ = ["Header", "parse_header", "parse_number", "parse_pax", "format_pax",
            "format_number", "format_header", "checksum", "set_checksum", "padded",
@@ -338,6 +338,13 @@ def check_sparse(block, offset, extension):
         raise TarError("invalid number in sparse map at offset %d" % offset)
 
 
+def check_sparse_blocks(count, offset):
+    """Refuse a sparse map that asks for more than MAX_SPARSE_BLOCKS extension blocks
+    (memory stays bounded; about 43,000 regions is far beyond any real file)."""
+    if count >= MAX_SPARSE_BLOCKS:
+        raise TarError("sparse map over %d blocks at offset %d" % (MAX_SPARSE_BLOCKS, offset))
+
+
 def is_time_key(buf, start, end):
     """The PAX records normalize-timestamps drops: mtime, atime, ctime and
     LIBARCHIVE.creationtime (upstream B.11)."""
@@ -407,7 +414,7 @@ def set_header_checksum(buf, pos):
 
 def padded(size):
     """Bytes a member of `size` occupies, rounded up to whole 512-byte blocks."""
-    return (size + BLOCK - 1) // BLOCK * BLOCK
+    return (size + 511) // 512 * 512
 
 
 def _cstr(field):
