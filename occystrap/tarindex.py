@@ -48,8 +48,8 @@ def iter_members(fileobj, start=0, end=None):
             return
         offset += BLOCK
         if tarstream.is_extension(header.type[0]):
-            pending = 0 if header.type == XGLTYPE else ext_bytes
-            tarstream.check_extension_size(header.size, pending, offset - BLOCK)
+            ext_bytes = tarstream.extension_bytes(header.type, header.size, ext_bytes,
+                                                  offset - BLOCK)
             if offset + tarstream.padded(header.size) > end:
                 raise TarError("truncated tar archive at offset %d" % offset)
             data = _read_exact(fileobj, header.size, offset)
@@ -57,7 +57,6 @@ def iter_members(fileobj, start=0, end=None):
                 globals_ += tarstream.global_records(data, offset)
             else:
                 ext.append((header.type, data))
-                ext_bytes += header.size
             offset += tarstream.padded(header.size)
             continue
         if header.type == GNU_SPARSE:

@@ -50,7 +50,7 @@ class TarRewriter:
         self._offset = 0                    # input offset of the first byte of _buf
         self._out = 0                       # bytes emitted so far
         self._ext = []                      # pending (type, header block, data, padded data)
-        self._ext_bytes = 0                 # their data sizes, capped (check_extension_size)
+        self._ext_bytes = 0                 # their data sizes, capped (extension_bytes)
         self._globals = []                  # records of global PAX headers seen so far
         self._ext_header = None
         self._sparse_blocks = []
@@ -131,10 +131,8 @@ class TarRewriter:
             self._state = _END
             return
         if self._ts.is_extension(header.type[0]):
-            pending = 0 if header.type == XGLTYPE else self._ext_bytes
-            self._ts.check_extension_size(header.size, pending, offset)
-            if header.type != XGLTYPE:
-                self._ext_bytes += header.size
+            self._ext_bytes = self._ts.extension_bytes(header.type, header.size,
+                                                       self._ext_bytes, offset)
             self._ext_header = (header.type, block, header.size)
             self._state = _EXTDATA
             self._need = self._ts.padded(header.size)

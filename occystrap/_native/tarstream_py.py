@@ -17,7 +17,7 @@ instead of raising.
 from collections import namedtuple
 
 from ._common import (BLOCK, DIRTYPE, GNU_LONGLINK, GNU_LONGNAME, MAX_EXT_HEADER,
-                      MAX_SPARSE_BLOCKS, Member, TarError, XHDTYPE)
+                      MAX_SPARSE_BLOCKS, Member, TarError, XGLTYPE, XHDTYPE)
 
 __all__ = ["Header", "parse_header", "parse_number", "parse_pax", "format_pax",
            "format_number", "format_header", "checksum", "set_checksum", "padded",
@@ -643,11 +643,15 @@ def format_header(name, mode, uid, gid, size, mtime, typeflag, linkname=b"",
     return pax + data + bytes(padded(len(data)) - len(data)) + head
 
 
-def check_extension_size(size, pending, offset):
-    """Refuse an extended header over MAX_EXT_HEADER, alone or with the ones pending for
-    the same member (memory stays bounded on hostile chains, as Go's archive/tar does)."""
-    if size > MAX_EXT_HEADER or size + pending > MAX_EXT_HEADER:
+def extension_bytes(kind, size, pending, offset):
+    """The extended-header bytes pending for the next member once a `kind` header of
+    `size` is read after `pending` ones: a global header (g) is capped alone and adds
+    nothing.  Refuses more than MAX_EXT_HEADER, one header or the chain (memory stays
+    bounded on hostile chains, as Go's archive/tar caps each header)."""
+    chained = size if kind == XGLTYPE else size + pending
+    if chained > MAX_EXT_HEADER:
         raise TarError("extended header over %d bytes at offset %d" % (MAX_EXT_HEADER, offset))
+    return pending if kind == XGLTYPE else chained
 
 
 def resolve_member(header, ext, offset, globals_=()):
