@@ -21,7 +21,7 @@ from .layers import copy_blob, run_layer
 from .model import config_diff_ids
 from .progress import Progress
 from .transports import checked, open_sink, open_source
-from .transports.base import ImageSink, LayerWriter, RestartLayer, layer_threads
+from .transports.base import ImageSink, LayerResult, LayerWriter, RestartLayer, layer_threads
 from .transports.outpath import same_file
 from .uri import parse_uri
 
@@ -63,39 +63,34 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
          layer_cache=None, started=None, damaged=None, progress=None):
     """Copy source to sink through filters; return a CopyReport.
 
-    layer_cache (a cache.LayerCache) lets a sink that reuses blobs by digest skip
-    layers an earlier run already produced.  started (time.monotonic()) is when the
-    caller began opening the source, so the report's time includes e.g. a daemon push.
-    damaged (a list), for read-only sinks: layers that do not hash to their diff_id
-    are appended to it as IntegrityErrors instead of stopping the copy;
-    progress is the caller's Progress when it already showed the source being opened."""
+    A source with a descriptor tree goes through imageset.copy_tree (indexes, byte-
+    exact copies); the others through copy_image.  layer_cache (a cache.LayerCache)
+    lets a sink that reuses blobs by digest skip layers an earlier run already
+    produced.  started (time.monotonic()) is when the caller began opening the source,
+    so the report's time includes e.g. a daemon push.  damaged (a list), for read-only
+    sinks: layers that do not hash to their diff_id are appended to it as
+    IntegrityErrors instead of stopping the copy; progress is the caller's Progress
+    when it already showed the source being opened."""
+    from .imageset import copy_tree, uses_tree
     start = time.monotonic() if started is None else started
     own_progress = progress is None
     if own_progress:
         progress = Progress()
-    for position, filt in enumerate(filters):
-        # observers after a content filter see (and name layers by) the rewritten layer
-        filt.after_rewrite = any(f.changes_content for f in filters[:position])
+    run = Run(filters, parallel, progress, layer_cache, damaged)
     try:
         _refuse_overlaps(source, sink, filters)
-        refs = source.layers()
         try:
-            sink.begin(source)      # inside: a begin cut short (a signal) is cleaned up too
-            cached = CopyCache.for_copy(layer_cache, sink, filters)
-            progress.layers = len(refs)
-            try:
-                results = _run_layers(refs, filters, sink,
-                                      layer_threads(parallel, source, sink),
-                                      progress, cached, damaged)
-            finally:
-                if own_progress:
-                    progress.close()
-                if cached is not None:
-                    LOG.info(cached.summary())
-            sink.finish(rewrite_config(source.config_bytes(), results, filters), results)
+            if uses_tree(source, sink):
+                results = copy_tree(source, sink, run)
+            else:
+                results = copy_image(source, sink, run).results
         except BaseException:
             sink.abort()
             raise
+        finally:
+            if own_progress:
+                progress.close()
+            run.close()
         for filt in filters:
             filt.finish(source, results, out)
         errors = sink.verify(verify_full) if verify or verify_full else None
@@ -104,6 +99,59 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     return CopyReport(layers=len(results), bytes=sum(r.size or r.blob_size for r in results),
                       seconds=time.monotonic() - start, results=results,
                       verify_errors=errors)
+
+
+class Run:
+    """What one copy shares across the images it writes: the filters, threads,
+    progress, layer cache, and the layers already written (a layer two platforms
+    share is rewritten once)."""
+
+    def __init__(self, filters, parallel, progress, layer_cache=None, damaged=None):
+        self.filters = list(filters)
+        for position, filt in enumerate(self.filters):
+            # observers after a content filter see (and name layers by) the rewritten layer
+            filt.after_rewrite = any(f.changes_content for f in self.filters[:position])
+        self.parallel = parallel
+        self.progress = progress
+        self.layer_cache = layer_cache
+        self.damaged = damaged
+        self.written = {}           # source blob digest -> LayerResult
+        self._caches = []
+
+    @property
+    def changes_content(self):
+        return any(f.changes_content for f in self.filters)
+
+    def cache_for(self, sink):
+        cached = CopyCache.for_copy(self.layer_cache, sink, self.filters)
+        if cached is not None:
+            self._caches.append(cached)
+        return cached
+
+    def close(self):
+        for cached in self._caches:
+            LOG.info(cached.summary())
+
+
+@dataclasses.dataclass
+class ImageResult:
+    results: list           # LayerResults in manifest order
+    config_bytes: bytes
+
+
+def copy_image(source, sink, run):
+    """Copy one image (source: an ImageSource) through run's filters into sink and
+    finish it there (its manifest under the sink's reference)."""
+    refs = source.layers()
+    sink.begin(source)      # inside: a begin cut short (a signal) is cleaned up too
+    cached = run.cache_for(sink)
+    run.progress.layers += len(refs)
+    results = _run_layers(refs, run.filters, sink,
+                          layer_threads(run.parallel, source, sink), run.progress, cached,
+                          run.damaged, run.written)
+    config_bytes = rewrite_config(source.config_bytes(), results, run.filters)
+    sink.finish(config_bytes, results)
+    return ImageResult(results, config_bytes)
 
 
 def _refuse_overlaps(source, sink, filters):
@@ -146,18 +194,36 @@ class _StoppableWriter(LayerWriter):
         self._writer.abort()
 
 
-def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=None):
+def keeps_blob(ref, sink):
+    """Whether a layer no filter changes goes to sink as the source stores it: the
+    sink compresses, and the layer is compressed as the user asked (or, with no
+    --compression, compressed at all)."""
+    stored = from_media_type(ref.media_type)
+    return bool(ref.digest and ref.diff_id and sink.compression != "none"
+                and stored in ("gzip", "zstd")
+                and stored == (sink.requested_compression or stored))
+
+
+def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=None,
+               written=None):
+    if written is not None and ref.digest in written:     # another platform's layer
+        result = dataclasses.replace(written[ref.digest], index=ref.index, source=ref)
+        progress.layer_done(result, reused=True)
+        return result
     filters = [f for f in filters if f.applies_to(ref)]
-    same_blob = (not filters and ref.digest and ref.diff_id
-                 and sink.compression != "none"
-                 and from_media_type(ref.media_type) == sink.compression)
+    same_blob = not filters and keeps_blob(ref, sink)
+    reused = None
     if same_blob:       # stored as the sink would store it: its digest is already known
         cached = None
-        reused = sink.try_reuse(ref)
-    else:
-        reused = cached.reuse(ref) if cached is not None else None
+        if sink.try_reuse(ref.as_descriptor()):
+            reused = LayerResult(index=ref.index, diff_id=ref.diff_id, size=0,
+                                 digest=ref.digest, blob_size=ref.size or 0,
+                                 media_type=ref.media_type, source=ref)
+    elif cached is not None:
+        reused = cached.reuse(ref)
     if reused is not None:
         progress.layer_done(reused, reused=True)
+        _remember(written, ref, reused)
         return reused
     while True:
         try:
@@ -175,7 +241,13 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
     if cached is not None:
         cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
     progress.layer_done(result)
+    _remember(written, ref, result)
     return result
+
+
+def _remember(written, ref, result):
+    if written is not None and ref.digest:
+        written[ref.digest] = result
 
 
 def _write_layer(ref, filters, sink, same_blob, stop, progress):
@@ -186,7 +258,7 @@ def _write_layer(ref, filters, sink, same_blob, stop, progress):
     task = progress.task("layer %d/%d" % (ref.index + 1, progress.layers), ref.size)
     try:
         if same_blob:
-            result = copy_blob(ref, writer, sink.layer_media_type, task)
+            result = copy_blob(ref, writer, ref.media_type, task)
         else:
             result = run_layer(ref, filters, writer, sink.compression, sink.compression_level,
                                sink.layer_media_type, task)
@@ -203,13 +275,15 @@ def _write_layer(ref, filters, sink, same_blob, stop, progress):
     return result
 
 
-def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=None):
+def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=None,
+                written=None):
     if parallel == 1 or len(refs) < 2:
-        return [_one_layer(ref, filters, sink, progress, cached, None, damaged) for ref in refs]
+        return [_one_layer(ref, filters, sink, progress, cached, None, damaged, written)
+                for ref in refs]
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop, damaged)
-                   for ref in refs]
+        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop,
+                               damaged, written) for ref in refs]
         try:
             return [future.result() for future in futures]
         except BaseException:

@@ -26,6 +26,7 @@ import time
 
 from .compression import DEFAULT_LEVELS, engine
 from .jsonparse import parse_json
+from .model.tree import Descriptor, Origin
 from .transports.base import LayerResult
 
 LOG = logging.getLogger(__name__)
@@ -209,6 +210,15 @@ class LayerCache:
         self.close()
 
 
+def _descriptor(entry):
+    """The blob of a cache entry as a descriptor whose origin is where it was uploaded."""
+    host, _, repository = entry.origin.partition("/")
+    return Descriptor(entry.media_type, entry.digest, entry.size,
+                      {"mediaType": entry.media_type, "digest": entry.digest,
+                       "size": entry.size},
+                      Origin(host, repository) if host and repository else None)
+
+
 class CopyCache:
     """The cache as one copy into one sink uses it: the key parts the sink and the
     filters fix, and the hit/miss counts for the log."""
@@ -227,7 +237,7 @@ class CopyCache:
     @staticmethod
     def supports(sink):
         """Whether sink stores compressed blobs it can reuse by digest (registry://)."""
-        return sink.compression != "none" and callable(getattr(sink, "reuse_blob", None))
+        return sink.compression != "none" and sink.blob_origin is not None
 
     @classmethod
     def for_copy(cls, cache, sink, filters):
@@ -246,7 +256,7 @@ class CopyCache:
         if not ref.diff_id or not self.lookups:
             return None
         entry = self.cache.lookup(ref.diff_id, self.hash, self.compression, self.level)
-        if entry is None or not self.sink.reuse_blob(entry.digest, entry.origin):
+        if entry is None or not self.sink.try_reuse(_descriptor(entry)):
             self._count("misses")
             return None
         self._count("hits")
@@ -258,8 +268,9 @@ class CopyCache:
     def remember(self, ref, result):
         """Called once ref's upload committed: key the entry by ref's own input."""
         if ref.diff_id:
+            origin = self.sink.blob_origin
             self.cache.store(ref.diff_id, self.hash, self.compression, self.level, result,
-                             self.sink.blob_origin)
+                             "%s/%s" % (origin.host, origin.repository))
             self._count("stored")
 
     def summary(self):

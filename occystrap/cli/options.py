@@ -7,7 +7,9 @@ import math
 
 import click
 
+from ..errors import OptionError
 from ..model import MAX_PARALLEL, MAX_RETRIES, RATE_LIMIT_RANGE
+from ..model.platforms import parse_platforms
 
 
 class RateLimit(click.ParamType):
@@ -29,6 +31,15 @@ class RateLimit(click.ParamType):
 
 PARALLEL = click.IntRange(1, MAX_PARALLEL)
 
+
+def _platforms(ctx, param, value):
+    """--platform checked when it is given (the value stays as typed)."""
+    try:
+        parse_platforms(value)
+    except OptionError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
 OPTIONS = [
     click.option("--verbose", is_flag=True, help="Debug logging for occystrap."),
     click.option("--debug", is_flag=True,
@@ -37,6 +48,10 @@ OPTIONS = [
     click.option("--architecture", default="amd64",
                  help="Architecture to select from a manifest list."),
     click.option("--variant", default="", help="CPU variant to select from a manifest list."),
+    click.option("--platform", envvar="OCCYSTRAP_PLATFORM", callback=_platforms,
+                 help="Platforms of a multi-platform image: all, or OS/ARCH[/VARIANT][,...]; "
+                      "one platform picks one image, all or several copy the index "
+                      "(default: one image, chosen by --os/--architecture/--variant)."),
     click.option("--username", envvar="OCCYSTRAP_USERNAME",
                  help="Registry username (source and destination)."),
     click.option("--password", envvar="OCCYSTRAP_PASSWORD",

@@ -21,6 +21,7 @@ def register(scheme, source=None, sink=None):
         _SOURCES[scheme] = source
     if sink is not None:
         _SINKS[scheme] = sink
+        sink.scheme = scheme
 
 
 # scheme -> the subpackage that registers it; imported on first use, so a run only

@@ -8,6 +8,9 @@ import dataclasses
 import os
 from typing import Callable, Optional
 
+from ..model import platforms
+from ..model.tree import Descriptor
+
 
 @dataclasses.dataclass
 class LayerRef:
@@ -20,6 +23,15 @@ class LayerRef:
     size: Optional[int] = None      # stored size, when known
     media_type: Optional[str] = None
     compression: Optional[str] = None   # gzip / zstd / none; None = sniff
+    descriptor: Optional[Descriptor] = None  # the manifest's entry, for a tree source
+
+    def as_descriptor(self):
+        """The layer's descriptor: the manifest's own, or one from the known fields."""
+        if self.descriptor is not None:
+            return self.descriptor
+        return Descriptor(self.media_type or "", self.digest, self.size,
+                          {"mediaType": self.media_type, "digest": self.digest,
+                           "size": self.size})
 
 
 @dataclasses.dataclass
@@ -57,8 +69,20 @@ def layer_threads(parallel, source, sink=None):
     return max(1, min(parallel, cpus))
 
 
+def wanted_platforms(uri, options):
+    """The platforms a source URI (`?platform=`) or --platform asks for: None (pick one
+    image as 0.4.17 did), "all" or a list (platforms.parse_platforms)."""
+    return platforms.parse_platforms(uri.options.get("platform") or options.get("platform"))
+
+
 class ImageSource:
-    """Base class for sources; subclasses set image/tag and implement the readers."""
+    """Base class for sources; subclasses set image/tag and implement the readers.
+
+    A source that stores distribution manifests (registry://, ocidir://) also has the
+    descriptor tree: root() is its ImageIndex or ImageManifest as read, child(desc)
+    an index entry's ImageManifest, open_blob(desc) a blob as stored, `origin` where
+    its blobs live for mounts; root() is None for the others (one image, no stored
+    manifest: tar://, dir://, docker://)."""
     OPTIONS = {}        # the URI query options accepted: {name: value type} (uri.py)
     OPTION_ALIASES = {}     # other spellings of them: {alias: name}
     image = "unknown"   # the name scripts see: a registry's repository path, as in 0.4.17
@@ -72,6 +96,13 @@ class ImageSource:
         """image with its registry host: what RepoTags carry, so that a saved image
         keeps where it came from (docs/compatibility.md)."""
         return "%s/%s" % (self.registry, self.image) if self.registry else self.image
+
+    manifest_media_type = None  # the media type of manifest(), when there is one
+    manifest_raw = None         # and its bytes as stored
+    platforms = None            # what --platform / ?platform= asked for (wanted_platforms)
+
+    def root(self):
+        return None
 
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""
@@ -148,10 +179,31 @@ class ImageSink:
     def open_layer(self, ref):
         raise NotImplementedError
 
-    def try_reuse(self, ref):
-        """A LayerResult when the destination already has ref's blob as stored (no
-        transfer needed), else None."""
-        return None
+    holds_index = False     # writes several images and an index (registry, ocidir)
+    stores_manifests = False    # writes manifests as given: byte-exact copies possible
+    requested_compression = None    # what the user asked for; None: keep the source's
+    blob_origin = None      # Origin of the blobs it writes, when others may mount them
+    scheme = None           # set by transports.register
+    reference = None        # a tree sink's tag; None while an index's child is written
+    last_manifest = None    # (digest, size, media type) of the manifest finish() wrote
+
+    def try_reuse(self, desc):
+        """True when the destination already has desc's blob (or mounted it from
+        desc.origin), so nothing needs to be sent."""
+        return False
+
+    def put_blob(self, desc, stream):
+        """Store the blob desc from stream (a file object), as it is: a sink that
+        stores_manifests."""
+        raise NotImplementedError
+
+    def put_manifest(self, raw, media_type, reference):
+        """Store manifest bytes as given under reference (a tag, or its digest)."""
+        raise NotImplementedError
+
+    def put_index(self, raw, media_type, reference):
+        """Store an index's bytes, after all of its children."""
+        raise NotImplementedError
 
     def finish(self, config_bytes, results):
         """All layers committed: write the config/manifest and make the output visible."""

@@ -9,6 +9,7 @@ used for both) on their side.
 from ... import __version__
 from ...compression import LEVELS
 from ...model import MAX_PARALLEL
+from ...model.platforms import platform_option
 from ...transports.base import usable_cpus
 from ...uri import boolean, choice, integer, text
 from .auth import resolve_credentials
@@ -17,7 +18,7 @@ from .reference import parse_reference
 
 _COMMON = {"username": text, "password": text, "insecure": boolean, "ca_file": text,
            "max_workers": integer(1, MAX_PARALLEL)}
-SOURCE_OPTIONS = dict(_COMMON, os=text, arch=text, variant=text)
+SOURCE_OPTIONS = dict(_COMMON, os=text, arch=text, variant=text, platform=platform_option)
 SOURCE_ALIASES = {"architecture": "arch"}
 # compression_level is checked against the compression (gzip and zstd differ) by the sink.
 SINK_OPTIONS = dict(_COMMON, compression=choice(*LEVELS), compression_level=integer())

@@ -2,16 +2,15 @@
 
 Each layer is compressed while it streams and uploaded as it is produced, in one
 chunked-encoding PATCH (no whole layer in RAM, 0.4.17 held two copies); blobs the
-registry already has are skipped with a HEAD, or mounted from the source repository on
-the same registry; with --layer-cache, reuse_blob() lets a layer an earlier run produced
-skip processing altogether (cache.py).  The manifest is Docker schema 2 for gzip and
-OCI for zstd (`tar+zstd`, which skopeo and containerd accept; 0.4.17's Docker zstd
-type was refused, E.2 #6).  A failed PATCH or PUT resumes from the registry's upload
+registry already has are skipped with a HEAD, or mounted from the repository a descriptor names
+on the same registry (try_reuse, also what --layer-cache hits use, cache.py).  A byte-
+exact copy puts blobs and manifests as stored (put_blob, put_manifest, put_index); a
+rewritten image keeps the source's manifest format, OCI for zstd (`tar+zstd`, which
+skopeo and containerd accept; 0.4.17's Docker zstd type was refused, E.2 #6).  A failed PATCH or PUT resumes from the registry's upload
 status, or the layer is made again (_Upload).  The tag is written last, so a failed push
 never leaves a half-pushed tag.
 """
 import collections
-import json
 import queue
 import re
 import threading
@@ -20,18 +19,15 @@ import urllib.parse
 from ... import model
 from ...compression import check_level
 from ...errors import OutputError
-from ..base import ImageSink, LayerResult, LayerWriter, RestartLayer
+from ...jsonparse import parse_json
+from ...model.tree import Origin, layer_media_type, rebuilt_manifest
+from ..base import ImageSink, LayerWriter, RestartLayer
 from .client import RegistryError
 from .connect import SINK_OPTIONS, connect, setting
 
 CHUNK = 1 << 20                     # bytes per queued piece of a streamed upload
 QUEUE_DEPTH = 4                     # pieces in flight per layer: bounded memory
 WINDOW = 8 << 20                    # bytes kept to resend after a failed upload request
-
-LAYER_TYPES = {("docker", "gzip"): model.DOCKER_LAYER_GZIP,
-               ("oci", "gzip"): model.OCI_LAYER_GZIP,
-               ("oci", "zstd"): model.OCI_LAYER_ZSTD}
-
 
 class _Upload(LayerWriter):
     """One blob upload.  Small blobs go up with the final PUT; larger ones stream as a
@@ -168,6 +164,10 @@ class _Upload(LayerWriter):
 
     # -- the end -------------------------------------------------------------------------
     def commit(self, result):
+        self.store(result.digest)
+
+    def store(self, digest):
+        """End the stream and store it as the blob digest."""
         sink = self._sink
         self._finish_stream()
         if self._location is None:
@@ -177,19 +177,18 @@ class _Upload(LayerWriter):
             self._keep(chunk)
         while True:
             try:
-                sink.client.request("PUT", _with_digest(self._location, result.digest),
+                sink.client.request("PUT", _with_digest(self._location, digest),
                                     scope=sink.scope, body=b"".join(self._window),
                                     headers={"Content-Type": "application/octet-stream"},
                                     ok=(201, 204), retry=False)
                 break
             except RegistryError as exc:
-                offset = self._resume_point(exc, result.digest)
+                offset = self._resume_point(exc, digest)
                 if offset is None:
                     break
                 self._skip_to(offset)
         self._window.clear()
         self._location = None
-        sink._counted(result)
 
     def abort(self):
         if self._sender is not None:
@@ -218,11 +217,15 @@ def _with_digest(location, digest):
 
 
 class RegistrySink(ImageSink):
+    """Writes blobs, manifests and indexes to one repository; the tag goes last."""
     OPTIONS = SINK_OPTIONS
     network = True
+    holds_index = True
+    stores_manifests = True
 
     def __init__(self, uri, options):
-        self.compression = setting(uri, options, "compression", default="gzip") or "gzip"
+        self.requested_compression = setting(uri, options, "compression")
+        self.compression = self.requested_compression or "gzip"
         if self.compression not in ("gzip", "zstd"):
             raise OutputError("unsupported compression for registry output: %s"
                               % self.compression)
@@ -231,12 +234,13 @@ class RegistrySink(ImageSink):
         self.compression_level = level
         self.ref, self.client = connect(uri, options, "dest")
         self.scope = "repository:%s:pull,push" % self.ref.repository
-        self.flavour = "oci" if self.compression == "zstd" else "docker"
-        self.layer_media_type = LAYER_TYPES[(self.flavour, self.compression)]
+        self.layer_media_type = layer_media_type(None, self.compression)
         self._lock = threading.Lock()
         self._failures = {}                 # blob index -> failed upload requests
-        self._manifest = None
-        self._digest = None
+        self._put = []                      # (reference, digest, media type, blob digests)
+        self._source_format = None
+        self.reference = self.ref.reference     # None while an index's child is written
+        self.last_manifest = None
 
     @classmethod
     def from_uri(cls, uri, options):
@@ -278,8 +282,7 @@ class RegistrySink(ImageSink):
             failures = self._failures[index] = self._failures.get(index, 0) + 1
         if failures > self.client.retries:
             raise error
-        self.client.pause("upload of blob %d" % index if index >= 0 else "config upload",
-                          error, failures - 1, error.retry_after)
+        self.client.pause("upload of blob %s" % index, error, failures - 1, error.retry_after)
 
     def _exists(self, digest):
         try:
@@ -291,41 +294,30 @@ class RegistrySink(ImageSink):
                 return False
             raise
 
-    def _counted(self, result):
-        with self._lock:
-            self.layers_written += 1
-            self.bytes_written += result.blob_size
-
     # -- ImageSink -------------------------------------------------------------------
     def begin(self, source):
-        self.source = source
+        """The manifest format follows the source's (OCI stays OCI, Docker v2 stays
+        Docker v2) unless zstd needs OCI."""
+        self._source_format = (source.manifest(), source.manifest_media_type,
+                               source.manifest_raw)
+        self.layer_media_type = layer_media_type(source.manifest_media_type, self.compression)
 
     def open_layer(self, ref):
         return _Upload(self, ref.index)
 
-    def try_reuse(self, ref):
-        """A layer the source stores exactly as we would (same compression): skip it
-        when the destination has it, or mount it from the source repository."""
-        if not ref.digest or ref.diff_id is None:
-            return None
-        from ...compression import from_media_type
-        if from_media_type(ref.media_type) != self.compression:
-            return None
-        media_type = LAYER_TYPES[(self.flavour, self.compression)]
-        result = LayerResult(index=ref.index, diff_id=ref.diff_id, size=0, digest=ref.digest,
-                             blob_size=ref.size or 0, media_type=media_type, source=ref)
-        if self._exists(ref.digest) or self._mount(ref):
-            self._counted(result)
-            return result
-        return None
-
-    def _mount(self, ref):
-        source = getattr(self, "source", None)
-        if source is None or getattr(source, "ref", None) is None:
+    def try_reuse(self, desc):
+        """The destination has desc's blob (HEAD), or it was mounted from desc.origin,
+        the repository it came from on this registry."""
+        if self._exists(desc.digest):
+            return True
+        origin = desc.origin
+        if origin is None or origin.host != self.ref.api_host or \
+                origin.repository == self.ref.repository:
             return False
-        if source.ref.api_host != self.ref.api_host:
+        try:
+            return self._mount_from(desc.digest, origin.repository)
+        except RegistryError:       # e.g. no pull right on the origin: upload as usual
             return False
-        return self._mount_from(ref.digest, source.ref.repository)
 
     def _mount_from(self, digest, repository):
         """Cross-repository mount of digest from repository on this registry."""
@@ -344,71 +336,71 @@ class RegistrySink(ImageSink):
                 pass
         return False
 
-    # -- the layer cache (cache.py) --------------------------------------------------
     @property
     def blob_origin(self):
-        """Where this push's blobs live ("host/repository"): a later push to another
-        repository of the same registry can mount them from there."""
-        return "%s/%s" % (self.ref.api_host, self.ref.repository)
+        """Where this push's blobs live: a later push to another repository of the
+        same registry can mount them from there (the layer cache records it)."""
+        return Origin(self.ref.api_host, self.ref.repository)
 
-    def reuse_blob(self, digest, origin=None):
-        """True when the destination repository has digest (HEAD) or it was mounted
-        from origin, the blob_origin of the push that uploaded it."""
-        if self._exists(digest):
-            return True
-        host, _, repository = (origin or "").partition("/")
-        if host != self.ref.api_host or not repository or repository == self.ref.repository:
-            return False
+    def put_blob(self, desc, stream):
+        upload = _Upload(self, desc.digest)
         try:
-            return self._mount_from(digest, repository)
-        except RegistryError:       # e.g. no pull right on the origin: upload as usual
-            return False
+            for chunk in iter(lambda: stream.read(CHUNK), b""):
+                upload.write(chunk)
+            upload.store(desc.digest)
+        except BaseException:
+            upload.abort()
+            raise
+
+    def put_manifest(self, raw, media_type, reference):
+        document = parse_json(raw)
+        blobs = [d["digest"] for d in [document.get("config")] + document.get("layers", [])
+                 if isinstance(d, dict)] if "layers" in document else []
+        reference = reference or model.sha256_digest(raw)
+        response = self.client.request(
+            "PUT", "/v2/%s/manifests/%s" % (self.ref.repository, reference),
+            scope=self.scope, body=raw, headers={"Content-Type": media_type},
+            ok=(200, 201, 202))
+        digest = response.headers.get("Docker-Content-Digest") or model.sha256_digest(raw)
+        self._put.append((reference, digest, media_type, blobs))
+        self.last_manifest = (model.sha256_digest(raw), len(raw), media_type)
+
+    put_index = put_manifest
 
     def finish(self, config_bytes, results):
+        """The per-image path: upload the config, then the manifest under the tag."""
+        raw, media_type = self.image_manifest(config_bytes, results)
+        self.put_manifest(raw, media_type, self.reference)
+
+    def image_manifest(self, config_bytes, results):
+        """Upload the config and return (manifest bytes, media type) for results."""
         config_digest = model.sha256_digest(config_bytes)
         if not self._exists(config_digest):
-            result = LayerResult(index=-1, diff_id=config_digest, size=len(config_bytes),
-                                 digest=config_digest, blob_size=len(config_bytes),
-                                 media_type="")
             while True:
-                upload = _Upload(self)
+                upload = _Upload(self, "config")
                 try:
                     upload.write(config_bytes)
-                    upload.commit(result)
+                    upload.store(config_digest)
                     break
                 except RestartLayer:        # the config is in memory: write it again
                     upload.abort()
-            with self._lock:
-                self.layers_written -= 1            # the config is not a layer
-                self.bytes_written -= len(config_bytes)
-        manifest_type = model.OCI_MANIFEST if self.flavour == "oci" else model.DOCKER_MANIFEST
-        config_type = model.OCI_CONFIG if self.flavour == "oci" else model.DOCKER_CONFIG
-        manifest = {
-            "schemaVersion": 2, "mediaType": manifest_type,
-            "config": {"mediaType": config_type, "size": len(config_bytes),
-                       "digest": config_digest},
-            "layers": [{"mediaType": r.media_type, "size": r.blob_size, "digest": r.digest}
-                       for r in results]}
-        raw = json.dumps(manifest, separators=(",", ":")).encode()
-        response = self.client.request(
-            "PUT", "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
-            scope=self.scope, body=raw, headers={"Content-Type": manifest_type},
-            ok=(200, 201, 202))
-        self._manifest = manifest
-        self._digest = response.headers.get("Docker-Content-Digest") or model.sha256_digest(raw)
+        base, base_type, base_raw = self._source_format or (None, None, None)
+        return rebuilt_manifest(base, base_type, base_raw, config_bytes, results,
+                                self.compression)
 
     def verify(self, full=False):
         errors = []
         try:
-            for desc in [self._manifest["config"]] + self._manifest["layers"]:
-                if not self._exists(desc["digest"]):
-                    errors.append("Blob missing from registry: %s" % desc["digest"])
-            response = self.client.request(
-                "GET", "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
-                scope=self.scope, headers={"Accept": self._manifest["mediaType"]})
-            if model.sha256_digest(response.data) != self._digest:
-                errors.append("Manifest digest mismatch: pushed %s, registry serves %s"
-                              % (self._digest, model.sha256_digest(response.data)))
+            for reference, digest, media_type, blobs in self._put:
+                for blob in blobs:
+                    if not self._exists(blob):
+                        errors.append("Blob missing from registry: %s" % blob)
+                response = self.client.request(
+                    "GET", "/v2/%s/manifests/%s" % (self.ref.repository, reference),
+                    scope=self.scope, headers={"Accept": media_type})
+                if model.sha256_digest(response.data) != digest:
+                    errors.append("Manifest digest mismatch: pushed %s, registry serves %s"
+                                  % (digest, model.sha256_digest(response.data)))
         except RegistryError as exc:
             errors.append("Verification request failed: %s" % exc)
         return errors

@@ -14,13 +14,13 @@ import urllib3
 from ... import model
 from ...errors import InputError
 from ...jsonparse import parse_json
-from ..base import ImageSource, LayerRef
-from . import platforms
+from ..base import ImageSource, LayerRef, wanted_platforms
+from ...model import platforms
+from ...model.tree import ImageManifest, Origin, parse_node
 from .client import RegistryError
 from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect, setting
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
-LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
 CHUNK = 1 << 20
 
 
@@ -40,22 +40,25 @@ def checked_manifest(response, reference, image):
 
 
 class RegistrySource(ImageSource):
+    """The image at a registry reference: its descriptor tree (root(), child()) and,
+    for the per-image interface, the one image --platform or --os/--architecture/
+    --variant select from an index."""
     OPTIONS = SOURCE_OPTIONS
     OPTION_ALIASES = SOURCE_ALIASES
     network = True
-    thread_safe_blobs = True
 
     def __init__(self, uri, options):
         self.ref, self.client = connect(uri, options, "src")
         self.image, self.registry = self.ref.repository, self.ref.host
         self.tag = self.ref.reference
         self.scope = "repository:%s:pull" % self.ref.repository
+        self.origin = Origin(self.ref.api_host, self.ref.repository)
+        self.platforms = wanted_platforms(uri, options)
         self._platform = (setting(uri, options, "os", "os_", default="linux"),
                           setting(uri, options, "arch", "architecture", default="amd64"),
                           str(setting(uri, options, "variant", default="") or ""))
-        self.index = None
-        self._manifest, self.raw_manifest, self.media_type = self._fetch_manifest()
-        self._config = None
+        self._root = self._get_node(self.ref.reference)
+        self._view = None
 
     @classmethod
     def from_uri(cls, uri, options):
@@ -64,8 +67,18 @@ class RegistrySource(ImageSource):
     def close(self):
         self.client.close()
 
-    # -- manifests -------------------------------------------------------------------
-    def _get_manifest(self, reference):
+    # -- the descriptor tree -----------------------------------------------------------
+    def root(self):
+        return self._root
+
+    def child(self, desc):
+        """The image manifest an index entry points to (nested indexes are refused)."""
+        node = self._get_node(desc.digest, desc.media_type)
+        if not isinstance(node, ImageManifest):
+            raise InputError("nested manifest list in %s" % self.ref)
+        return node
+
+    def _get_node(self, reference, declared=""):
         path = "/v2/%s/manifests/%s" % (self.ref.repository, reference)
         try:
             response = self.client.request("GET", path, scope=self.scope,
@@ -75,75 +88,101 @@ class RegistrySource(ImageSource):
                 raise InputError("Image not found: %s" % self.ref) from None
             raise
         raw = checked_manifest(response, reference, self.ref)
+        content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
         try:
-            manifest = parse_json(raw)
-        except ValueError as exc:
-            raise InputError("manifest of %s is not valid JSON: %s" % (self.ref, exc)) from None
-        if not isinstance(manifest, dict):
-            raise InputError("manifest of %s is not a JSON object" % self.ref)
-        media_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
-        if media_type not in MANIFEST_TYPES:
-            media_type = manifest.get("mediaType") or (
-                model.OCI_INDEX if "manifests" in manifest else model.OCI_MANIFEST)
-        if manifest.get("schemaVersion") == 1 or media_type not in MANIFEST_TYPES:
-            raise InputError("Unsupported manifest type %s for %s (schema 1 images must be "
-                             "converted first)" % (media_type, self.ref))
-        return manifest, raw, media_type
-
-    def _fetch_manifest(self):
-        manifest, raw, media_type = self._get_manifest(self.ref.reference)
-        if media_type in LIST_TYPES:
-            self.index = manifest
-            chosen = platforms.select(manifest, *self._platform)
-            manifest, raw, media_type = self._get_manifest(chosen["digest"])
-            if media_type in LIST_TYPES:
-                raise InputError("nested manifest list in %s" % self.ref)
-        if not isinstance(manifest.get("config"), dict) or not isinstance(
-                manifest.get("layers"), list):
-            raise InputError("manifest of %s has no config or layers" % self.ref)
-        try:
-            for desc in [manifest["config"]] + manifest["layers"]:
-                model.check_descriptor(desc)
+            return parse_node(raw, content_type if content_type in MANIFEST_TYPES
+                              else declared, self.origin)
         except ValueError as exc:
             raise InputError("manifest of %s: %s" % (self.ref, exc)) from None
-        return manifest, raw, media_type
 
-    def manifest(self):
-        return self._manifest
+    def open_blob(self, desc):
+        """A file object streaming a blob, verifying size and digest at EOF."""
+        return BlobReader(self.client, self._blob_url(desc.digest), self.scope, desc.digest,
+                          desc.size)
 
-    # -- blobs -----------------------------------------------------------------------
     def _blob_url(self, digest):
         return "/v2/%s/blobs/%s" % (self.ref.repository, digest)
 
+    # -- the selected image (ImageSource) ------------------------------------------------
+    @property
+    def selected(self):
+        """The ImageManifest chosen for single-image use."""
+        return self.view.node
+
+    @property
+    def view(self):
+        if self._view is None:
+            self._view = ManifestImage(self, self.select_one(self._root))
+        return self._view
+
+    def image_of(self, node):
+        """node (an ImageManifest of this source) as an ImageSource."""
+        return ManifestImage(self, node)
+
+    def select_one(self, node):
+        """The image of node for one-image use: node itself, or the index entry that
+        --platform (one platform) or --os/--architecture/--variant choose."""
+        if isinstance(node, ImageManifest):
+            return node
+        wanted = self.platforms if isinstance(self.platforms, list) and \
+            len(self.platforms) == 1 else [self._platform]
+        position = platforms.select_many(node.json, wanted)[0]
+        return self.child(node.manifests[position])
+
+    @property
+    def manifest_media_type(self):
+        return self.selected.media_type
+
+    @property
+    def manifest_raw(self):
+        return self.selected.raw
+
+    def manifest(self):
+        return self.selected.json
+
+    def config_bytes(self):
+        return self.view.config_bytes()
+
+    def layers(self):
+        return self.view.layers()
+
+
+class ManifestImage(ImageSource):
+    """One image manifest of a tree source, read through the source's open_blob: what
+    the per-image copy, check and info take."""
+
+    def __init__(self, source, node):
+        self.source = source
+        self.node = node
+        self.image, self.tag, self.registry = source.image, source.tag, source.registry
+        self.network = source.network
+        self.manifest_media_type, self.manifest_raw = node.media_type, node.raw
+        self._config = None
+
+    def manifest(self):
+        return self.node.json
+
     def config_bytes(self):
         if self._config is None:
-            desc = self._manifest["config"]
-            with self.open_blob(desc["digest"], desc.get("size")) as blob:
+            with self.source.open_blob(self.node.config) as blob:
                 self._config = blob.read()
         return self._config
-
-    def open_blob(self, digest, size=None):
-        """A file object streaming a blob, verifying size and digest at EOF."""
-        return BlobReader(self.client, self._blob_url(digest), self.scope, digest, size)
 
     def layers(self):
         try:
             diff_ids = model.config_diff_ids(parse_json(self.config_bytes()))
         except ValueError as exc:
-            raise InputError("image config of %s is not valid: %s" % (self.ref, exc)) from None
-        layers = self._manifest["layers"]
+            raise InputError("image config of %s is not valid: %s"
+                             % (self.source.ref, exc)) from None
+        layers = self.node.layers
         if diff_ids and len(diff_ids) != len(layers):
             raise InputError("%s: config lists %d diff_ids but the manifest %d layers"
-                             % (self.ref, len(diff_ids), len(layers)))
-        refs = []
-        for index, desc in enumerate(layers):
-            media_type = desc.get("mediaType")
-            refs.append(LayerRef(
-                index=index, name=model.digest_hex(desc["digest"]),
-                open=lambda d=desc: self.open_blob(d["digest"], d.get("size")),
-                diff_id=diff_ids[index] if diff_ids else None, digest=desc["digest"],
-                size=desc.get("size"), media_type=media_type))
-        return refs
+                             % (self.source.ref, len(diff_ids), len(layers)))
+        return [LayerRef(index=index, name=model.digest_hex(desc.digest),
+                         open=lambda d=desc: self.source.open_blob(d),
+                         diff_id=diff_ids[index] if diff_ids else None, digest=desc.digest,
+                         size=desc.size, media_type=desc.media_type or None, descriptor=desc)
+                for index, desc in enumerate(layers)]
 
 
 class BlobReader(io.RawIOBase):

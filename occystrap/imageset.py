@@ -1,0 +1,124 @@
+"""Copying a descriptor tree: an index and its children, or one image, byte for byte
+where nothing changes.
+
+A source with stored manifests (registry://, ocidir://) hands over its tree: an
+ImageIndex or an ImageManifest, with the bytes it read.  With no content filter and no
+change of compression, every blob and manifest goes to a sink that stores manifests as
+it is (put_blob, put_manifest, put_index), so all digests stay the same and no layer is
+decompressed.  Otherwise each selected image goes through api.copy_image (the layer
+pipeline), the children first and a new index, pruned to the selected platforms, last.
+"""
+import concurrent.futures
+import threading
+
+from . import compression
+from .errors import InputError, OutputError
+from .model import platforms
+from .model.tree import ImageIndex, rebuilt_index
+from .transports.base import LayerResult, layer_threads
+
+
+def uses_tree(source, sink):
+    """Whether the copy walks source's tree: it has one, and the sink stores manifests
+    or the user asked for several platforms (which the sink must then refuse)."""
+    if source.root() is None:
+        return False
+    return sink.stores_manifests or (
+        platforms.keeps_index(source.platforms) and isinstance(source.root(), ImageIndex))
+
+
+def copy_tree(source, sink, run):
+    """Copy source's tree into sink; return the LayerResults of every image written."""
+    root = source.root()
+    multi = platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex)
+    if multi and not sink.holds_index:
+        raise OutputError("%s:// holds one image; --platform %s needs an output that "
+                          "holds an index (registry://, ocidir://)"
+                          % (sink.scheme, _shown(source.platforms)))
+    if not multi:
+        return _copy_image(source, sink, run, source.select_one(root), False)[0]
+    positions = platforms.select_many(root.json, source.platforms)
+    if not positions:
+        raise InputError("the index lists no images")
+    results, children = [], {}
+    for position in positions:
+        desc = root.manifests[position]
+        node = source.child(desc)
+        written, children[position] = _copy_image(source, sink, run, node, True)
+        results.extend(written)
+    sink.put_index(rebuilt_index(root, positions, children), root.media_type,
+                   sink.reference)
+    return results
+
+
+def _shown(wanted):
+    return wanted if wanted == "all" else ",".join("/".join(p for p in w if p)
+                                                   for w in wanted)
+
+
+def exact(node, sink, run):
+    """Whether node can be copied as stored: no filter changes content, no observer
+    needs to read the layers, and every layer is compressed as the sink was asked."""
+    if run.filters or not sink.stores_manifests:
+        return False
+    wanted = sink.requested_compression
+    return wanted is None or all(compression.from_media_type(d.media_type) == wanted
+                                 for d in node.layers)
+
+
+def _copy_image(source, sink, run, node, child):
+    """Write one image, under the sink's reference or (child: an index's entry) its
+    digest; return (LayerResults, (digest, size, media type) of its manifest)."""
+    reference = None if child else sink.reference
+    if exact(node, sink, run):
+        results = _copy_blobs(source, sink, run, node)
+        sink.put_manifest(node.raw, node.media_type, reference or node.digest)
+        return results, (node.digest, len(node.raw), node.media_type)
+    from .api import copy_image
+    saved, sink.reference = sink.reference, reference   # None: the sink puts it by digest
+    try:
+        written = copy_image(source.image_of(node), sink, run)
+    finally:
+        sink.reference = saved
+    return written.results, sink.last_manifest
+
+
+def _copy_blobs(source, sink, run, node):
+    """Every blob of node, as stored, in run's threads; the config first."""
+    blobs = [node.config] + list(node.layers)
+    run.progress.layers += len(node.layers)
+    threads = layer_threads(run.parallel, source, sink)
+    stop = threading.Event()
+
+    def one(position, desc):
+        if stop.is_set():
+            raise InputError("copy stopped")
+        result = LayerResult(index=position - 1, diff_id=None, size=0, digest=desc.digest,
+                             blob_size=desc.size or 0, media_type=desc.media_type)
+        reused = run.written.get(desc.digest) is not None or sink.try_reuse(desc)
+        if not reused:
+            task = run.progress.task("blob %s" % desc.digest[7:19], desc.size)
+            try:
+                with source.open_blob(desc) as blob:
+                    sink.put_blob(desc, task.counted(blob))
+            finally:
+                task.close()
+        run.written[desc.digest] = result
+        if position:
+            run.progress.layer_done(result, reused=reused)
+        return result
+
+    if threads == 1:
+        done = [one(position, desc) for position, desc in enumerate(blobs)]
+    else:
+        with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-blob") as pool:
+            futures = [pool.submit(one, position, desc) for position, desc in enumerate(blobs)]
+            try:
+                done = [future.result() for future in futures]
+            except BaseException:
+                stop.set()
+                for future in futures:
+                    future.cancel()
+                concurrent.futures.wait(futures)
+                raise
+    return done[1:]
