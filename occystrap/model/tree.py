@@ -90,12 +90,13 @@ def media_type_of(document, declared=""):
     return OCI_INDEX if "manifests" in document else OCI_MANIFEST
 
 
-def parse_node(raw, declared="", origin=None):
-    """An ImageIndex or ImageManifest from raw bytes, shape-checked.
+def parse_node(raw, declared="", origin=None, document=None):
+    """An ImageIndex or ImageManifest from raw bytes (document: them parsed already),
+    shape-checked.
 
     :raises ValueError: not a JSON object, schema 1, or a descriptor that is wrong.
     """
-    document = parse_json(raw)
+    document = parse_json(raw) if document is None else document
     if not isinstance(document, dict):
         raise ValueError("not a JSON object")
     if document.get("schemaVersion") == 1:

@@ -9,6 +9,7 @@ import pytest
 
 from tests import imagebuilder as ib
 from tests import peers
+from occystrap.model import format_size
 from tests.cli import occystrap
 
 pytestmark = pytest.mark.functional
@@ -84,9 +85,10 @@ def _summary_size(stderr):
         .split(", ")[1]
 
 
-def test_passed_through_blobs_count_their_uncompressed_size(image, registry):
-    """SIZE is the uncompressed size however a layer travels: a registry -> registry
-    copy passes the gzip blobs through yet reports what tar -> registry reports."""
+def test_byte_exact_copies_count_stored_sizes(image, registry):
+    """A registry -> registry copy with nothing to change passes blobs through without
+    decompressing them, so its SIZE is what it moved: the layers' stored sizes, while
+    tar -> registry (which compresses) reports the uncompressed size."""
     path, _info = image
     src = "registry://%s/team/size:1" % registry.url
     pushed = occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
@@ -94,6 +96,10 @@ def test_passed_through_blobs_count_their_uncompressed_size(image, registry):
     try:
         copied = occystrap("--insecure", "process", src,
                            "registry://%s/team/size-copy:1" % other.url, check=True)
+        manifest = peers.skopeo_inspect("docker://%s/team/size-copy:1" % other.url,
+                                        raw=True, tls_verify=False)
     finally:
         other.stop()
-    assert _summary_size(copied.stderr) == _summary_size(pushed.stderr)
+    stored = sum(layer["size"] for layer in manifest["layers"])
+    assert _summary_size(copied.stderr) == format_size(stored)
+    assert _summary_size(copied.stderr) != _summary_size(pushed.stderr)

@@ -341,7 +341,7 @@ def test_unknown_or_bad_output_options(good, tmp_path, uri, message):
     ("registry://127.0.0.1:1/x:1?compression=zstd",
      "Unknown option 'compression' for registry:// input"),
     ("registry://127.0.0.1:1/x:1?archh=arm64", "(accepted: arch, architecture, ca_file, "
-                                                "insecure, max_workers, os, password, "
+                                                "insecure, max_workers, os, password, platform, "
                                                 "username, variant)"),
     ("docker://x:1?socket=/x&x=1", "Unknown option 'x' for docker:// input"),
     ("dockerpush://x:1?tag=1", "Unknown option 'tag' for dockerpush:// input"),

@@ -12,6 +12,7 @@ from ...model import MAX_PARALLEL
 from ...model.platforms import platform_option
 from ...transports.base import usable_cpus
 from ...uri import boolean, choice, integer, text
+from ..treesource import setting
 from .auth import resolve_credentials
 from .client import RegistryClient
 from .reference import parse_reference
@@ -24,15 +25,6 @@ SOURCE_ALIASES = {"architecture": "arch"}
 SINK_OPTIONS = dict(_COMMON, compression=choice(*LEVELS), compression_level=integer())
 
 
-def setting(uri, options, *names, default=None):
-    """The first of names set in the URI query, else in the global options."""
-    for name in names:
-        if uri.options.get(name) not in (None, ""):
-            return uri.options[name]
-    for name in names:
-        if options.get(name) not in (None, ""):
-            return options[name]
-    return default
 
 
 def connect(uri, options, side):

@@ -6,8 +6,9 @@ registry already has are skipped with a HEAD, or mounted from the repository a d
 on the same registry (try_reuse, also what --layer-cache hits use, cache.py).  A byte-
 exact copy puts blobs and manifests as stored (put_blob, put_manifest, put_index); a
 rewritten image keeps the source's manifest format, OCI for zstd (`tar+zstd`, which
-skopeo and containerd accept; 0.4.17's Docker zstd type was refused, E.2 #6).  A failed PATCH or PUT resumes from the registry's upload
-status, or the layer is made again (_Upload).  The tag is written last, so a failed push
+skopeo and containerd accept; 0.4.17's Docker zstd type was refused, E.2 #6).  A failed
+PATCH or PUT resumes from the registry's upload status, or the layer is made again
+(_Upload).  The tag is written last, so a failed push
 never leaves a half-pushed tag.
 """
 import collections

@@ -14,11 +14,10 @@ import urllib3
 from ... import model
 from ...errors import InputError
 from ...jsonparse import parse_json
-from ..base import ImageSource, LayerRef, wanted_platforms
-from ...model import platforms
 from ...model.tree import ImageManifest, Origin, parse_node
+from ..treesource import TreeSource
 from .client import RegistryError
-from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect, setting
+from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 CHUNK = 1 << 20
@@ -39,7 +38,7 @@ def checked_manifest(response, reference, image):
     return raw
 
 
-class RegistrySource(ImageSource):
+class RegistrySource(TreeSource):
     """The image at a registry reference: its descriptor tree (root(), child()) and,
     for the per-image interface, the one image --platform or --os/--architecture/
     --variant select from an index."""
@@ -48,17 +47,14 @@ class RegistrySource(ImageSource):
     network = True
 
     def __init__(self, uri, options):
+        super().__init__(uri, options)
         self.ref, self.client = connect(uri, options, "src")
         self.image, self.registry = self.ref.repository, self.ref.host
         self.tag = self.ref.reference
         self.scope = "repository:%s:pull" % self.ref.repository
         self.origin = Origin(self.ref.api_host, self.ref.repository)
-        self.platforms = wanted_platforms(uri, options)
-        self._platform = (setting(uri, options, "os", "os_", default="linux"),
-                          setting(uri, options, "arch", "architecture", default="amd64"),
-                          str(setting(uri, options, "variant", default="") or ""))
+        self.name = str(self.ref)
         self._root = self._get_node(self.ref.reference)
-        self._view = None
 
     @classmethod
     def from_uri(cls, uri, options):
@@ -90,8 +86,14 @@ class RegistrySource(ImageSource):
         raw = checked_manifest(response, reference, self.ref)
         content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
         try:
+            document = parse_json(raw)
+        except ValueError as exc:
+            raise InputError("manifest of %s is not valid JSON: %s" % (self.ref, exc)) from None
+        if not isinstance(document, dict):
+            raise InputError("manifest of %s is not a JSON object" % self.ref)
+        try:
             return parse_node(raw, content_type if content_type in MANIFEST_TYPES
-                              else declared, self.origin)
+                              else declared, self.origin, document)
         except ValueError as exc:
             raise InputError("manifest of %s: %s" % (self.ref, exc)) from None
 
@@ -102,87 +104,6 @@ class RegistrySource(ImageSource):
 
     def _blob_url(self, digest):
         return "/v2/%s/blobs/%s" % (self.ref.repository, digest)
-
-    # -- the selected image (ImageSource) ------------------------------------------------
-    @property
-    def selected(self):
-        """The ImageManifest chosen for single-image use."""
-        return self.view.node
-
-    @property
-    def view(self):
-        if self._view is None:
-            self._view = ManifestImage(self, self.select_one(self._root))
-        return self._view
-
-    def image_of(self, node):
-        """node (an ImageManifest of this source) as an ImageSource."""
-        return ManifestImage(self, node)
-
-    def select_one(self, node):
-        """The image of node for one-image use: node itself, or the index entry that
-        --platform (one platform) or --os/--architecture/--variant choose."""
-        if isinstance(node, ImageManifest):
-            return node
-        wanted = self.platforms if isinstance(self.platforms, list) and \
-            len(self.platforms) == 1 else [self._platform]
-        position = platforms.select_many(node.json, wanted)[0]
-        return self.child(node.manifests[position])
-
-    @property
-    def manifest_media_type(self):
-        return self.selected.media_type
-
-    @property
-    def manifest_raw(self):
-        return self.selected.raw
-
-    def manifest(self):
-        return self.selected.json
-
-    def config_bytes(self):
-        return self.view.config_bytes()
-
-    def layers(self):
-        return self.view.layers()
-
-
-class ManifestImage(ImageSource):
-    """One image manifest of a tree source, read through the source's open_blob: what
-    the per-image copy, check and info take."""
-
-    def __init__(self, source, node):
-        self.source = source
-        self.node = node
-        self.image, self.tag, self.registry = source.image, source.tag, source.registry
-        self.network = source.network
-        self.manifest_media_type, self.manifest_raw = node.media_type, node.raw
-        self._config = None
-
-    def manifest(self):
-        return self.node.json
-
-    def config_bytes(self):
-        if self._config is None:
-            with self.source.open_blob(self.node.config) as blob:
-                self._config = blob.read()
-        return self._config
-
-    def layers(self):
-        try:
-            diff_ids = model.config_diff_ids(parse_json(self.config_bytes()))
-        except ValueError as exc:
-            raise InputError("image config of %s is not valid: %s"
-                             % (self.source.ref, exc)) from None
-        layers = self.node.layers
-        if diff_ids and len(diff_ids) != len(layers):
-            raise InputError("%s: config lists %d diff_ids but the manifest %d layers"
-                             % (self.source.ref, len(diff_ids), len(layers)))
-        return [LayerRef(index=index, name=model.digest_hex(desc.digest),
-                         open=lambda d=desc: self.source.open_blob(d),
-                         diff_id=diff_ids[index] if diff_ids else None, digest=desc.digest,
-                         size=desc.size, media_type=desc.media_type or None, descriptor=desc)
-                for index, desc in enumerate(layers)]
 
 
 class BlobReader(io.RawIOBase):
