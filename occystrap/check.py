@@ -17,7 +17,8 @@ from ._native import rewrite
 from ._native._common import OPAQUE_MARKER, TarError, WHITEOUT_PREFIX
 from .errors import InputError
 from .info import compression_of, load_config, truncate_digest
-from .model import format_size
+from .model import format_size, platforms
+from .model.tree import ImageIndex, platform_name
 from .transports.base import layer_threads
 
 ERROR = "error"
@@ -80,6 +81,41 @@ def run_checks(source, fast=False, parallel=4):
         check_config_blob(source, manifest, report)
         check_layers(source.layers(), config, report, layer_threads(parallel, source))
     return report
+
+
+def run_set_checks(source, fast=False, parallel=4):
+    """[(platform name or None, CheckReport)]: every image --platform selects from
+    source's index (all, or a list), else the one image, as run_checks."""
+    root = source.root()
+    if not (platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex)):
+        return [(None, run_checks(source, fast, parallel))]
+    reports = []
+    for position in platforms.select_many(root.json, source.platforms):
+        desc = root.manifests[position]
+        image = source.image_of(source.child(desc))
+        reports.append((platform_name(desc.platform), run_checks(image, fast, parallel)))
+    return reports
+
+
+def render_set_text(reports):
+    """One image: render_text; several: each under a `Platform:` line."""
+    if len(reports) == 1 and reports[0][0] is None:
+        return render_text(reports[0][1])
+    return "\n\n".join("Platform: %s\n%s" % (name, render_text(report))
+                       for name, report in reports)
+
+
+def set_to_json(reports):
+    """One image: to_json; several: the index's reports under `platforms`, with the
+    totals."""
+    if len(reports) == 1 and reports[0][0] is None:
+        return to_json(reports[0][1])
+    first = reports[0][1]
+    return json.dumps({"image": first.image, "tag": first.tag, "mode": first.mode,
+                       "errors": sum(r.errors for _n, r in reports),
+                       "warnings": sum(r.warnings for _n, r in reports),
+                       "platforms": [dict(to_dict(r), platform=name) for name, r in reports]},
+                      indent=2)
 
 
 # -- metadata -------------------------------------------------------------------------
@@ -385,5 +421,6 @@ def to_json(report):
     return json.dumps(to_dict(report), indent=2)
 
 
-__all__ = ["CheckReport", "run_checks", "check_metadata", "check_layers", "scan_layer",
+__all__ = ["CheckReport", "run_checks", "run_set_checks", "render_set_text", "set_to_json",
+           "check_metadata", "check_layers", "scan_layer",
            "render_text", "to_json", "to_dict", "ERROR", "WARNING", "INFO"]

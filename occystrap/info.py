@@ -13,6 +13,7 @@ from .compression import from_media_type
 from .errors import InputError
 from .jsonparse import parse_json
 from .model import format_size
+from .model.tree import ImageIndex, platform_name
 
 DIGEST_WIDTH = 25           # digests in tables: first 25 characters + "..."
 CREATED_BY_WIDTH = 50       # max width of the Created By column (wraps)
@@ -112,8 +113,22 @@ def image_info(source):
 
     if source.registry:     # new key: "image" is the repository path, as in 0.4.17
         info["registry"] = source.registry
+    root = source.root()
+    if isinstance(root, ImageIndex):        # new keys: what the index offers
+        info["index_media_type"] = root.media_type
+        info["index_digest"] = root.digest
+        info["platforms"] = [platform_entry(desc) for desc in root.manifests]
     info["implementation"] = IMPLEMENTATION
     return info
+
+
+def platform_entry(desc):
+    """An index entry for info: its platform fields, then what it points to."""
+    platform = desc.platform or {}
+    entry = {key: platform[key] for key in ("os", "architecture", "variant", "os.version")
+             if platform.get(key)}
+    entry.update(digest=desc.digest, media_type=desc.media_type, size=desc.size)
+    return entry
 
 
 def error_info(image, tag, message):
@@ -226,6 +241,15 @@ def render_text(info):
     if layers:
         out.append("")
         out.append(_layer_table(layers))
+
+    if info.get("platforms"):
+        out.append("")
+        out.append("Platforms: %d (%s %s)" % (len(info["platforms"]),
+                                            info.get("index_media_type"),
+                                            info.get("index_digest")))
+        out.append(render_table(["Platform", "Digest", "Size"], [
+            [platform_name(p), truncate_digest(p["digest"]), format_size(p.get("size"))]
+            for p in info["platforms"]]))
 
     if "history_count" in info:
         out.append("")
