@@ -76,7 +76,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     own_progress = progress is None
     if own_progress:
         progress = Progress()
-    run = Run(filters, parallel, progress, layer_cache, damaged)
+    run = Run(filters, parallel, progress, layer_cache, damaged, out)
     try:
         _refuse_overlaps(source, sink, filters)
         try:
@@ -91,8 +91,6 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
             if own_progress:
                 progress.close()
             run.close()
-        for filt in filters:
-            filt.finish(source, results, out)
         errors = sink.verify(verify_full) if verify or verify_full else None
     finally:
         sink.close()
@@ -106,7 +104,8 @@ class Run:
     progress, layer cache, and the layers already written (a layer two platforms
     share is rewritten once)."""
 
-    def __init__(self, filters, parallel, progress, layer_cache=None, damaged=None):
+    def __init__(self, filters, parallel, progress, layer_cache=None, damaged=None,
+                 out=None):
         self.filters = list(filters)
         for position, filt in enumerate(self.filters):
             # observers after a content filter see (and name layers by) the rewritten layer
@@ -115,6 +114,7 @@ class Run:
         self.progress = progress
         self.layer_cache = layer_cache
         self.damaged = damaged
+        self.out = out              # where observers (search, inspect) report
         self.written = {}           # source blob digest -> LayerResult
         self._caches = []
 
@@ -151,6 +151,9 @@ def copy_image(source, sink, run):
                           run.damaged, run.written)
     config_bytes = rewrite_config(source.config_bytes(), results, run.filters)
     sink.finish(config_bytes, results)
+    for filt in run.filters:        # each image's report (one per platform of an index)
+        filt.finish(source, results, run.out)
+        filt.stages.clear()
     return ImageResult(results, config_bytes)
 
 
@@ -306,7 +309,13 @@ class _NullWriter(LayerWriter):
 
 
 class NullSink(ImageSink):
-    """Discards the image: for read-only commands (search) that only run filters."""
+    """Discards the image: for read-only commands (search) that only run filters.  It
+    takes an index, so `search --platform all` reads every selected platform."""
+    holds_index = True
+    last_manifest = (None, 0, None)
+
+    def put_index(self, raw, media_type, reference):
+        pass
 
     def open_layer(self, ref):
         return _NullWriter()
