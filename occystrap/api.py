@@ -60,7 +60,7 @@ def rewrite_config(config_bytes, results, filters=()):
 
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
-         layer_cache=None, started=None, damaged=None, progress=None):
+         layer_cache=None, started=None, damaged=None, progress=None, referrers=False):
     """Copy source to sink through filters; return a CopyReport.
 
     A source with a descriptor tree goes through imageset.copy_tree (indexes, byte-
@@ -70,13 +70,15 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     so the report's time includes e.g. a daemon push.  damaged (a list), for read-only
     sinks: layers that do not hash to their diff_id are appended to it as
     IntegrityErrors instead of stopping the copy; progress is the caller's Progress
-    when it already showed the source being opened."""
+    when it already showed the source being opened; referrers: copy the source's
+    referrers too (imageset)."""
     from .imageset import copy_tree, uses_tree
     start = time.monotonic() if started is None else started
     own_progress = progress is None
     if own_progress:
         progress = Progress()
     run = Run(filters, parallel, progress, layer_cache, damaged, out)
+    run.referrers = referrers
     try:
         _refuse_overlaps(source, sink, filters)
         try:
@@ -116,6 +118,7 @@ class Run:
         self.damaged = damaged
         self.out = out              # where observers (search, inspect) report
         self.written = {}           # source blob digest -> LayerResult
+        self.referrers = False      # --referrers: copy what refers to the images too
         self._caches = []
 
     @property
@@ -350,7 +353,7 @@ def _copy_uris(src, dst, filters, options, out, started):
                                                                           False),
                         verify_full=options.get("verify_full", False), out=out,
                         layer_cache=layer_cache, started=started,
-                        progress=options["progress"])
+                        progress=options["progress"], referrers=options.get("referrers"))
     finally:
         if layer_cache is not None:
             layer_cache.close()

@@ -9,6 +9,7 @@ decompressed.  Otherwise each selected image goes through api.copy_image (the la
 pipeline), the children first and a new index, pruned to the selected platforms, last.
 """
 import concurrent.futures
+import logging
 import threading
 
 from . import compression
@@ -16,6 +17,8 @@ from .errors import InputError, OutputError
 from .model import platforms
 from .model.tree import ImageIndex, rebuilt_index
 from .transports.base import LayerResult, layer_threads
+
+LOG = logging.getLogger(__name__)
 
 
 def uses_tree(source, sink):
@@ -36,7 +39,10 @@ def copy_tree(source, sink, run):
                           "holds an index (registry://, ocidir://)"
                           % (sink.scheme, _shown(source.platforms)))
     if not multi:
-        return _copy_image(source, sink, run, source.select_one(root), False)[0]
+        node = source.select_one(root)
+        results, (digest, _size, _type) = _copy_image(source, sink, run, node, False)
+        _referrers(source, sink, run, [node.digest], digest == node.digest)
+        return results
     positions = platforms.select_many(root.json, source.platforms)
     if not positions:
         raise InputError("the index lists no images")
@@ -46,9 +52,44 @@ def copy_tree(source, sink, run):
         node = source.child(desc)
         written, children[position] = _copy_image(source, sink, run, node, True)
         results.extend(written)
-    sink.put_index(rebuilt_index(root, positions, children), root.media_type,
-                   sink.reference)
+    raw = rebuilt_index(root, positions, children)
+    sink.put_index(raw, root.media_type, sink.reference)
+    digests = [root.digest] + [root.manifests[p].digest for p in positions]
+    _referrers(source, sink, run, digests, raw == root.raw)
     return results
+
+
+def _referrers(source, sink, run, digests, unchanged):
+    """With --referrers, copy what refers to the images written (signatures, SBOMs,
+    attestations), byte for byte; a rewritten image drops them, since a signature of
+    the source no longer matches it, and says so."""
+    if not run.referrers:
+        return
+    if not hasattr(source, "referrers"):
+        LOG.warning("--referrers: a %s source has no referrers to copy", type(source).__name__)
+        return
+    found = [(digest, tag, node) for digest in digests
+             for tag, node in source.referrers(digest)]
+    if not unchanged:
+        if found:
+            LOG.warning("%d referrer(s) of the source not copied: the image was rewritten, "
+                        "so its signatures and attestations no longer match it", len(found))
+        return
+    for digest, tag, node in found:
+        copy_as_stored(source, sink, run, node, tag)
+        LOG.info("Copied referrer %s of %s%s", node.digest, digest,
+                 " (tag %s)" % tag if tag else "")
+
+
+def copy_as_stored(source, sink, run, node, reference):
+    """node (an index and its children, or a manifest) with its blobs, as stored."""
+    if isinstance(node, ImageIndex):
+        for desc in node.manifests:
+            copy_as_stored(source, sink, run, source.child(desc), None)
+        sink.put_index(node.raw, node.media_type, reference or node.digest)
+        return
+    _copy_blobs(source, sink, run, node)
+    sink.put_manifest(node.raw, node.media_type, reference or node.digest)
 
 
 def _shown(wanted):

@@ -52,6 +52,10 @@ OPTIONS = [
                  help="Platforms of a multi-platform image: all, or OS/ARCH[/VARIANT][,...]; "
                       "one platform picks one image, all or several copy the index "
                       "(default: one image, chosen by --os/--architecture/--variant)."),
+    click.option("--referrers", is_flag=True, envvar="OCCYSTRAP_REFERRERS",
+                 help="Also copy the source's referrers (signatures, SBOMs, attestations) "
+                      "when the image is copied unchanged (OCI referrers API, or the "
+                      "sha256-<hex> tags cosign uses)."),
     click.option("--username", envvar="OCCYSTRAP_USERNAME",
                  help="Registry username (source and destination)."),
     click.option("--password", envvar="OCCYSTRAP_PASSWORD",

@@ -79,3 +79,108 @@ def test_json_check_of_an_index_reports_each_platform(multiarch):
     data = json.loads(proc.stdout)
     assert [p["platform"] for p in data["platforms"]] == ["linux/amd64", "linux/arm64"]
     assert data["errors"] == 0
+
+
+# --- referrers ---------------------------------------------------------------------------
+
+EMPTY = "application/vnd.oci.empty.v1+json"
+
+
+def _push_blob(url, repo, data):
+    import urllib.request
+    digest = ma.sha256(data)
+    start = urllib.request.Request("http://%s/v2/%s/blobs/uploads/" % (url, repo),
+                                   data=b"", method="POST")
+    with urllib.request.urlopen(start) as response:
+        location = response.headers["Location"]
+    if location.startswith("/"):
+        location = "http://%s%s" % (url, location)
+    put = urllib.request.Request("%s%sdigest=%s" % (location, "&" if "?" in location else "?",
+                                                   digest), data=data, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(put) as response:
+        assert response.status == 201
+    return {"mediaType": EMPTY if data == b"{}" else "application/octet-stream",
+            "digest": digest, "size": len(data)}
+
+
+def _put_manifest(url, repo, reference, document, media_type):
+    import urllib.request
+    raw = json.dumps(document).encode()
+    request = urllib.request.Request("http://%s/v2/%s/manifests/%s" % (url, repo, reference),
+                                     data=raw, method="PUT",
+                                     headers={"Content-Type": media_type})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+    return {"mediaType": media_type, "digest": ma.sha256(raw), "size": len(raw)}
+
+
+@pytest.fixture(scope="module")
+def signed(multiarch):
+    """A copy of REPO:oci in its own repository with two referrers of its index, as
+    distribution 2.8 can hold them (it has no referrers API): an artifact whose subject
+    is the index, listed by the fallback tag `sha256-<hex>`, and a cosign-style
+    `sha256-<hex>.sig` manifest."""
+    repo = "imageset/signed"
+    run("--platform", "all", "process", multiarch.uri("oci"),
+        "registry://%s/%s:1" % (multiarch.url, repo))
+    _ctype, body, _index = ma.get_manifest(multiarch.url, repo, "1")
+    subject = {"mediaType": "application/vnd.oci.image.index.v1+json",
+               "digest": ma.sha256(body), "size": len(body)}
+    config = _push_blob(multiarch.url, repo, b"{}")
+    sbom = _push_blob(multiarch.url, repo, b'{"sbom": "made up for the test"}')
+    document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "artifactType": "application/spdx+json", "config": config,
+                "layers": [sbom], "subject": subject}
+    raw = json.dumps(document).encode()
+    artifact = _put_manifest(multiarch.url, repo, ma.sha256(raw), document, OCI_MANIFEST)
+    artifact["artifactType"] = "application/spdx+json"
+    tag = "sha256-" + subject["digest"].split(":")[1]
+    _put_manifest(multiarch.url, repo, tag, {
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [artifact]}, "application/vnd.oci.image.index.v1+json")
+    signature = _push_blob(multiarch.url, repo, b"a made-up signature payload")
+    _put_manifest(multiarch.url, repo, tag + ".sig", {
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": config,
+        "layers": [signature]}, OCI_MANIFEST)
+    return repo, tag
+
+
+def test_referrers_are_copied_with_an_unchanged_image(multiarch, signed):
+    repo, tag = signed
+    run("--referrers", "--platform", "all", "process",
+        "registry://%s/%s:1" % (multiarch.url, repo),
+        "registry://%s/imageset/signed-copy:1" % multiarch.url)
+    for reference in (tag, tag + ".sig"):
+        source = ma.skopeo_raw("docker://%s/%s:%s" % (multiarch.url, repo, reference))
+        copied = ma.skopeo_raw("docker://%s/imageset/signed-copy:%s" % (multiarch.url,
+                                                                        reference))
+        assert ma.sha256(copied) == ma.sha256(source)
+    index = json.loads(ma.skopeo_raw("docker://%s/imageset/signed-copy:%s"
+                                     % (multiarch.url, tag)))
+    artifact = index["manifests"][0]
+    _ctype, _body, manifest = ma.get_manifest(multiarch.url, "imageset/signed-copy",
+                                              artifact["digest"])
+    assert ma.get_blob(multiarch.url, "imageset/signed-copy",
+                       manifest["layers"][0]["digest"]) == b'{"sbom": "made up for the test"}'
+
+
+def test_referrers_are_not_copied_without_the_option(multiarch, signed):
+    repo, tag = signed
+    run("--platform", "all", "process", "registry://%s/%s:1" % (multiarch.url, repo),
+        "registry://%s/imageset/unsigned-copy:1" % multiarch.url)
+    proc = ma.peers.skopeo("list-tags", "--tls-verify=false",
+                           "docker://%s/imageset/unsigned-copy" % multiarch.url)
+    assert json.loads(proc.stdout)["Tags"] == ["1"]
+
+
+def test_rewritten_image_drops_its_referrers_and_says_so(multiarch, signed):
+    repo, _tag = signed
+    proc = run("--referrers", "--platform", "all", "process",
+               "registry://%s/%s:1" % (multiarch.url, repo),
+               "registry://%s/imageset/rewritten:1" % multiarch.url, "-f",
+               "normalize-timestamps")
+    assert "2 referrer(s) of the source not copied: the image was rewritten" in proc.stderr
+    listed = ma.peers.skopeo("list-tags", "--tls-verify=false",
+                             "docker://%s/imageset/rewritten" % multiarch.url)
+    assert json.loads(listed.stdout)["Tags"] == ["1"]

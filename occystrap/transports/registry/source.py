@@ -8,6 +8,7 @@ while they stream, and a blob cut off mid-transfer resumes with a Range request.
 """
 import hashlib
 import io
+import re
 
 import urllib3
 
@@ -97,6 +98,48 @@ class RegistrySource(TreeSource):
         except ValueError as exc:
             raise InputError("manifest of %s: %s" % (self.ref, exc)) from None
 
+    def node_at(self, reference):
+        """The index or manifest stored under reference (a tag or digest)."""
+        return self._get_node(reference)
+
+    def tags(self):
+        """Every tag of the repository, following the paginated tags/list (Link)."""
+        path = "/v2/%s/tags/list?n=1000" % self.ref.repository
+        tags = []
+        while path:
+            response = self.client.request("GET", path, scope=self.scope)
+            try:
+                page = parse_json(response.data)
+                names = (page.get("tags") or []) if isinstance(page, dict) else None
+            except ValueError:
+                names = None
+            if not isinstance(names, list) or not all(isinstance(t, str) for t in names):
+                raise InputError("tags/list of %s is not a list of tags" % self.ref.repository)
+            tags.extend(names)
+            path = _next_page(response.headers.get("Link"))
+        return tags
+
+    def referrers(self, digest):
+        """[(tag or None, node)] of what refers to digest: the OCI 1.1 referrers API
+        (each referrer by digest), and the tags of the fallback schema, `sha256-<hex>`
+        (an index of referrers) and cosign's `sha256-<hex>.sig/.att/.sbom`."""
+        found = []
+        try:
+            response = self.client.request(
+                "GET", "/v2/%s/referrers/%s" % (self.ref.repository, digest),
+                scope=self.scope, headers={"Accept": model.OCI_INDEX})
+            listed = parse_node(response.data, model.OCI_INDEX)
+            found += [(None, self.node_at(desc.digest)) for desc in listed.manifests]
+        except RegistryError as exc:
+            if exc.status not in (404, 405):       # no referrers API (distribution 2.8)
+                raise
+        except ValueError as exc:
+            raise InputError("referrers of %s: %s" % (digest, exc)) from None
+        prefix = "sha256-" + model.digest_hex(digest)
+        found += [(tag, self.node_at(tag)) for tag in sorted(self.tags())
+                  if tag == prefix or tag.startswith(prefix + ".")]
+        return found
+
     def open_blob(self, desc):
         """A file object streaming a blob, verifying size and digest at EOF."""
         return BlobReader(self.client, self._blob_url(desc.digest), self.scope, desc.digest,
@@ -104,6 +147,12 @@ class RegistrySource(TreeSource):
 
     def _blob_url(self, digest):
         return "/v2/%s/blobs/%s" % (self.ref.repository, digest)
+
+
+def _next_page(link):
+    """The path of a `Link: </v2/...>; rel="next"` header, or None."""
+    found = re.match(r'^\s*<([^>]+)>\s*;\s*rel="?next"?', link or "")
+    return found.group(1) if found else None
 
 
 class BlobReader(io.RawIOBase):
