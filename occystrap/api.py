@@ -14,7 +14,7 @@ import time
 
 from .cache import CopyCache, open_cache
 from .compression import from_media_type
-from .errors import InputError, IntegrityError, OutputError
+from .errors import InputError, IntegrityError, LayerError, OutputError
 from .filters import build_filter
 from .jsonparse import parse_json
 from .layers import copy_blob, run_layer
@@ -40,7 +40,9 @@ class CopyReport:
 def rewrite_config(config_bytes, results, filters=()):
     """Config with rootfs.diff_ids replaced by the written layers' ids and the filters'
     edits (bytes unchanged when nothing changed, so an unfiltered copy keeps its config
-    digest)."""
+    digest).  A source with no config (None) has nothing to rewrite."""
+    if config_bytes is None:
+        return None
     try:
         config = parse_json(config_bytes)
         old = config_diff_ids(config)
@@ -240,6 +242,14 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
                 raise
             damaged.append(exc)         # a read-only run goes on and reports it at the end
             result = exc.result
+            break
+        except LayerError as exc:
+            if damaged is None:
+                raise
+            damaged.append(exc)
+            result = LayerResult(index=ref.index, diff_id=None, size=0, digest=ref.digest,
+                                 blob_size=0, media_type=ref.media_type, source=ref,
+                                 error=exc.reason)
             break
         except RestartLayer as exc:
             LOG.info("Layer %d (%s): %s; making it again", ref.index, ref.name,

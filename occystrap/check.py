@@ -1,25 +1,24 @@
 """`check`: validate an image (B.5), a CI gate (exit 1 on any error).
 
 Metadata checks use the manifest and config only (`--fast` stops there).  Full mode
-streams every layer exactly once -- decompress (all gzip members / zstd frames),
-sha256 for the diff_id, and the native tar parser for the member checks -- with
-layers in a thread pool and results reported in manifest order.  A layer that is not
-a tar or cannot be decompressed is a `tar-format` error, never a crash.
+is a copy into nothing with one observer, LayerChecks: the copier's one layer pipeline
+streams every layer exactly once (decompress, sha256 for the diff_id, the native tar
+parser for the member checks), in its threads, and a report is made per image in
+manifest order.  A layer that is not a tar or cannot be decompressed is a
+`tar-format` error, never a crash; a layer two platforms share is scanned once.
 """
 import collections
-import concurrent.futures
 import dataclasses
 import hashlib
 import json
 
-from . import compression
 from ._native import rewrite
 from ._native._common import OPAQUE_MARKER, TarError, WHITEOUT_PREFIX
-from .errors import InputError
+from .filters.base import Filter
 from .info import compression_of, load_config, truncate_digest
 from .model import format_size, platforms
 from .model.tree import ImageIndex, platform_name
-from .transports.base import layer_threads
+from .uri import FilterSpec
 
 ERROR = "error"
 WARNING = "warning"
@@ -41,6 +40,7 @@ class CheckReport:
     fast: bool = False
     results: list = dataclasses.field(default_factory=list)
     registry: str = None        # the host of a registry source ("image" leaves it out)
+    config: dict = None         # the image config checked, when there was one
 
     def add(self, severity, check_id, message):
         self.results.append((severity, check_id, message))
@@ -72,29 +72,44 @@ class CheckReport:
 
 
 def run_checks(source, fast=False, parallel=4):
-    """Check an ImageSource; returns a CheckReport (metadata only when fast)."""
-    report = CheckReport(source.image, source.tag, fast, registry=source.registry)
-    manifest = source.manifest()
-    config = load_config(source)
-    check_metadata(manifest, config, report)
-    if not fast:
-        check_config_blob(source, manifest, report)
-        check_layers(source.layers(), config, report, layer_threads(parallel, source))
-    return report
+    """Check one ImageSource; returns a CheckReport (metadata only when fast)."""
+    return run_set_checks(source, fast, parallel)[0][1]
+
+
+def _multi(source):
+    return platforms.keeps_index(source.platforms) and isinstance(source.root(), ImageIndex)
 
 
 def run_set_checks(source, fast=False, parallel=4):
     """[(platform name or None, CheckReport)]: every image --platform selects from
-    source's index (all, or a list), else the one image, as run_checks."""
+    source's index (all, or a list), else the one image."""
+    multi = _multi(source)
+    if not fast:
+        from .api import NullSink, copy
+        checks = LayerChecks(multi)
+        copy(source, NullSink(), [checks], parallel=parallel, verify=False, damaged=[])
+        return checks.reports
+    if not multi:
+        return [(None, metadata_report(source, fast))]
     root = source.root()
-    if not (platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex)):
-        return [(None, run_checks(source, fast, parallel))]
     reports = []
     for position in platforms.select_many(root.json, source.platforms):
         desc = root.manifests[position]
         image = source.image_of(source.child(desc))
-        reports.append((platform_name(desc.platform), run_checks(image, fast, parallel)))
+        reports.append((platform_name(desc.platform), metadata_report(image, fast)))
     return reports
+
+
+def metadata_report(source, fast):
+    """A CheckReport with the manifest and config checks (and, unless fast, the
+    config blob's digest and size)."""
+    report = CheckReport(source.image, source.tag, fast, registry=source.registry)
+    manifest = source.manifest()
+    report.config = load_config(source)
+    check_metadata(manifest, report.config, report)
+    if not fast:
+        check_config_blob(source, manifest, report)
+    return report
 
 
 def render_set_text(reports):
@@ -240,28 +255,6 @@ class LayerCheck:
     files: list = dataclasses.field(default_factory=list)
 
 
-class _Prefixed:
-    """A file object that replays bytes already read from the head of another."""
-
-    def __init__(self, head, fileobj):
-        self._head = head
-        self._fileobj = fileobj
-
-    def read(self, size=-1):
-        if self._head:
-            head, self._head = self._head, b""
-            return head
-        return self._fileobj.read(size)
-
-
-def _layer_kind(ref, head):
-    kind = ref.compression or compression.from_media_type(ref.media_type)
-    if kind is None:
-        kind = compression.sniff(head)
-    # Not compressed in any way we know: hash it as stored; the tar parser reports it.
-    return "none" if kind == "unknown" else kind
-
-
 def _name(raw):
     return raw.decode("utf-8", "surrogateescape")
 
@@ -288,7 +281,7 @@ def _check_member(index, member, result):
                        "world-writable (mode=%o)" % (index, name, mode)))
 
 
-def _duplicates(refs, scans):
+def _duplicates(indexes, scans):
     """[(file name, [layer indexes])] of regular files in more than one place, in order
     of first appearance.  Counted first (C speed, no list per file): most names are
     unique, and the full name -> layers map of a big image costs more than the hashing."""
@@ -300,83 +293,97 @@ def _duplicates(refs, scans):
         for position, scan in enumerate(scans):
             for name in scan.files:
                 if name in layers:
-                    layers[name].append(refs[position].index)
+                    layers[name].append(indexes[position])
     return [(_name(name), found) for name, found in layers.items()]
 
 
-def scan_layer(ref):
-    """Stream one layer once: its diff_id, member checks and regular files."""
-    found = LayerCheck(ref.index)
-    digest = hashlib.sha256()
-    parser = rewrite.TarRewriter(rewrite=False, collect=True)
-    tar_ok = True
+class _LayerScan:
+    """LayerChecks' stage for one layer: parses the tar and keeps what it finds.  A
+    tar error is a finding, not the end: the bytes go on flowing, so the copier still
+    computes the layer's diff_id."""
 
-    def drain():
-        members, parser.members = parser.members, []
+    def __init__(self, index):
+        self.found = LayerCheck(index)
+        self._parser = rewrite.TarRewriter(rewrite=False, collect=True)
+        self._ok = True
+
+    def _drain(self):
+        members, self._parser.members = self._parser.members, []
         for member in members:
-            _check_member(ref.index, member, found.results)
-        found.files.extend(m.name for m in members if m.type in REGULAR_TYPES)
+            _check_member(self.found.index, member, self.found.results)
+        self.found.files.extend(m.name for m in members if m.type in REGULAR_TYPES)
 
-    def tar_error(exc):
-        found.results.append((ERROR, "tar-format", "Layer %d is not a valid tar: %s"
-                              % (ref.index, exc)))
-
-    try:
-        with ref.open() as fileobj:
-            head = fileobj.read(compression.CHUNK)
-            kind = _layer_kind(ref, head)
-            for chunk in compression.iter_uncompressed(_Prefixed(head, fileobj), kind):
-                digest.update(chunk)
-                if tar_ok:
-                    try:
-                        parser.feed(chunk)
-                    except TarError as exc:
-                        tar_ok = False
-                        tar_error(exc)
-                    drain()
-    except InputError as exc:
-        drain()
-        found.results.append((ERROR, "tar-format", "Layer %d could not be decompressed: %s"
-                              % (ref.index, exc)))
-        return found
-    found.diff_id = "sha256:" + digest.hexdigest()
-    if tar_ok:
+    def _run(self, step, *args):
+        if not self._ok:
+            return
         try:
-            parser.close()
+            step(*args)
         except TarError as exc:
-            tar_error(exc)
-        drain()
-    return found
+            self._ok = False
+            self.found.results.append((ERROR, "tar-format", "Layer %d is not a valid tar: %s"
+                                       % (self.found.index, exc)))
+        self._drain()
+
+    def feed(self, data):
+        self._run(self._parser.feed, data)
+        return data
+
+    def close(self):
+        self._run(self._parser.close)
+        return b""
 
 
-def check_layers(refs, config, report, parallel=4):
+class LayerChecks(Filter):
+    """The full check as an observer of a copy: each image's report is made when the
+    copier finishes the image (finish), from its manifest, config and layer scans."""
+    name = "check"
+    reads_any_blob = True       # a blob of no known compression is judged by the tar parser
+
+    def __init__(self, multi=False):
+        super().__init__(FilterSpec("check", {}, "check"))
+        self.multi = multi              # name each report by its platform
+        self.reports = []               # (platform name or None, CheckReport)
+        self._by_digest = {}            # blob digest -> _LayerScan: shared layers once
+
+    def stage(self, ref):
+        scan = _LayerScan(ref.index)
+        self.stages[ref.index] = scan
+        if ref.digest:
+            self._by_digest[ref.digest] = scan
+        return scan
+
+    def finish(self, source, results, out):
+        report = metadata_report(source, False)
+        scans = []
+        for result in results:
+            scan = self.stages.get(result.index)
+            if scan is None and result.source is not None:
+                scan = self._by_digest.get(result.source.digest)
+            scans.append(scan.found if scan is not None else LayerCheck(result.index))
+        _layer_findings(results, scans, report)
+        name = platform_name(report.config) if self.multi else None
+        self.reports.append((name, report))
+
+
+def _layer_findings(results, scans, report):
     """Full-mode layer checks, reported in manifest order."""
-    diff_ids = _list(_dict(_dict(config).get("rootfs")).get("diff_ids"))
-    refs = list(refs)
-    if parallel <= 1 or len(refs) < 2:
-        scans = [scan_layer(ref) for ref in refs]
-    else:
-        with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-check") as pool:
-            futures = [pool.submit(scan_layer, ref) for ref in refs]
-            try:
-                scans = [future.result() for future in futures]
-            except BaseException:
-                for future in futures:
-                    future.cancel()
-                raise
-
-    for position, scan in enumerate(scans):
-        index = refs[position].index
-        if scan.diff_id is not None and position < len(diff_ids):
+    diff_ids = _list(_dict(_dict(report.config).get("rootfs")).get("diff_ids"))
+    for position, (result, scan) in enumerate(zip(results, scans)):
+        index = result.index
+        if result.error is None and result.diff_id is not None and position < len(diff_ids):
             expected = diff_ids[position]
-            if scan.diff_id != expected:
+            if result.diff_id != expected:
                 report.error("diff-id", "Layer %d diff_id mismatch: expected %s, got %s"
-                             % (index, truncate_digest(expected), truncate_digest(scan.diff_id)))
+                             % (index, truncate_digest(expected),
+                                truncate_digest(result.diff_id)))
             else:
                 report.info("diff-id", "Layer %d diff_id verified" % index)
         for severity, check_id, message in scan.results:
             report.add(severity, check_id, message)
-    duplicates = _duplicates(refs, scans)
+        if result.error is not None:
+            report.error("tar-format", "Layer %d could not be decompressed: %s"
+                         % (index, result.error))
+    duplicates = _duplicates([r.index for r in results], scans)
     for name, layers in duplicates[:DUPLICATES_SHOWN]:
         report.info("duplicate-file", "File %r appears in layers %s" % (name, layers))
     if len(duplicates) > DUPLICATES_SHOWN:
@@ -422,5 +429,5 @@ def to_json(report):
 
 
 __all__ = ["CheckReport", "run_checks", "run_set_checks", "render_set_text", "set_to_json",
-           "check_metadata", "check_layers", "scan_layer",
+           "check_metadata", "LayerChecks",
            "render_text", "to_json", "to_dict", "ERROR", "WARNING", "INFO"]

@@ -115,13 +115,17 @@ def decompressor(kind):
     raise InputError("unsupported layer compression: %s" % kind)
 
 
-def iter_uncompressed(fileobj, kind=None, chunk=CHUNK):
-    """Yield the uncompressed bytes of a blob read from fileobj, sniffing when kind is None."""
+def iter_uncompressed(fileobj, kind=None, chunk=CHUNK, unknown="error"):
+    """Yield the uncompressed bytes of a blob read from fileobj, sniffing when kind is
+    None; a blob of no known kind is an InputError, or (unknown="none", for check)
+    passed on as stored for the tar parser to judge."""
     first = fileobj.read(chunk)
     if kind is None:
         kind = sniff(first)
         if kind == "unknown":
-            raise InputError("layer is neither a tar archive nor gzip/zstd compressed")
+            if unknown != "none":
+                raise InputError("layer is neither a tar archive nor gzip/zstd compressed")
+            kind = "none"
     dec = decompressor(kind)
     data = first
     while data:

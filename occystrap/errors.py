@@ -31,6 +31,17 @@ class IntegrityError(InputError):
         self.result = result
 
 
+class LayerError(InputError):
+    """One layer could not be read (decompressed, or parsed as a tar): index and
+    reason say which and why, so a read-only run (check, search) reports it and goes on
+    with the other layers."""
+
+    def __init__(self, message, index, reason):
+        super().__init__(message)
+        self.index = index
+        self.reason = reason
+
+
 class OutputError(OccystrapError):
     """The destination could not be written."""
 

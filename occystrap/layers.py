@@ -11,7 +11,7 @@ import hashlib
 from . import compression
 from ._native import rewrite
 from ._native._common import TarError
-from .errors import InputError, IntegrityError
+from .errors import InputError, IntegrityError, LayerError
 from .model import DOCKER_LAYER_TAR
 from .transports.base import LayerResult
 
@@ -70,11 +70,12 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
                 data = out
         return data
 
+    unknown = "none" if any(f.reads_any_blob for f in filters) else "error"
     try:
         raw, fileobj = _opened(ref, task)
         with raw:
             kind = ref.compression or compression.from_media_type(ref.media_type)
-            for chunk in compression.iter_uncompressed(fileobj, kind):
+            for chunk in compression.iter_uncompressed(fileobj, kind, unknown=unknown):
                 emit(through(chunk, 0))
         for i, stage in enumerate(stages):
             tail = stage.close()
@@ -82,10 +83,9 @@ def run_layer(ref, filters, writer, compress="none", level=None, media_type=DOCK
                 emit(through(tail, i + 1))
         if codec is not None:
             store(codec.flush())
-    except TarError as exc:
-        raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
-    except InputError as exc:
-        raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
+    except (TarError, InputError) as exc:
+        raise LayerError("layer %d (%s): %s" % (ref.index, ref.name, exc), ref.index,
+                         str(exc)) from None
     diff_id = "sha256:" + digest.hexdigest()
     counts = [s for s in stages if hasattr(s, "dropped")]
     if codec is None:
@@ -128,7 +128,8 @@ def copy_blob(ref, writer, media_type, task=None):
                     size += len(piece)
         dec.flush()
     except InputError as exc:
-        raise InputError("layer %d (%s): %s" % (ref.index, ref.name, exc)) from None
+        raise LayerError("layer %d (%s): %s" % (ref.index, ref.name, exc), ref.index,
+                         str(exc)) from None
     result = LayerResult(index=ref.index, diff_id=ref.diff_id, size=size,
                          digest="sha256:" + digest.hexdigest(), blob_size=blob_size,
                          media_type=media_type, source=ref)

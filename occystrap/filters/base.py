@@ -35,6 +35,7 @@ class Filter:
     OPTIONS = {}                    # the keys accepted: {name: value type} (uri.py)
     OPTION_ALIASES = {}             # other spellings of them: {alias: name}
     changes_content = False
+    reads_any_blob = False          # a blob of no known compression is read as stored
     after_rewrite = False           # set by the copier: a content filter runs before this
     local_path = None               # a local file the filter writes (inspect), if any
 

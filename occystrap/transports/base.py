@@ -46,6 +46,7 @@ class LayerResult:
     source: LayerRef = None
     members: int = 0
     dropped: int = 0
+    error: str = None               # why the layer could not be read (read-only runs)
 
 
 def usable_cpus():
