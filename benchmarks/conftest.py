@@ -45,8 +45,12 @@ TWINS = ["cython", "python"]
 
 
 def pytest_collect_file(file_path, parent):
-    """Collect bench_*.py in this directory as test modules."""
-    if file_path.suffix == ".py" and file_path.name.startswith("bench_"):
+    """Collect bench_*.py in this directory as test modules.
+
+    A file named on the command line is already collected by pytest itself (initial
+    paths skip the python_files rule); collecting it here too would run it twice."""
+    if file_path.suffix == ".py" and file_path.name.startswith("bench_") \
+            and not parent.session.isinitpath(file_path):
         return pytest.Module.from_parent(parent, path=file_path)
     return None
 
