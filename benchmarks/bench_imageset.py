@@ -13,8 +13,10 @@ Each runs with one and two layer workers (``parallel``).  Every round copies int
 fresh docker-registry (blobs on /dev/shm when there is one), started in the untimed
 setup, so no round finds blobs of an earlier one.  Size per platform:
 OCCYSTRAP_BENCH_IMAGESET_MB (default 32); rounds: OCCYSTRAP_BENCH_IMAGESET_ROUNDS
-(default 3).  Needs docker-registry on PATH (skipped otherwise) and the native core.
-extra_info carries MB/s of stored (compressed) source bytes.
+(default 3); source index: OCCYSTRAP_BENCH_IMAGESET_FORMAT, "docker" (a manifest list,
+default) or "oci" (an OCI image index).  Needs docker-registry on PATH (skipped
+otherwise) and the native core.  extra_info carries MB/s of stored (compressed) source
+bytes.
 """
 import os
 import sys
@@ -33,6 +35,7 @@ import peers  # noqa: E402
 
 SIZE_MB = int(os.environ.get("OCCYSTRAP_BENCH_IMAGESET_MB", "32"))
 ROUNDS = int(os.environ.get("OCCYSTRAP_BENCH_IMAGESET_ROUNDS", "3"))
+INDEX_FORMAT = os.environ.get("OCCYSTRAP_BENCH_IMAGESET_FORMAT", "docker")   # or "oci"
 GROUPS = {"imageset-exact": [], "imageset-normalize": ["normalize-timestamps"]}
 
 
@@ -49,7 +52,7 @@ def imageset_source(native_only, shm_tmp):
     import multiarch_corpus
     registry = _registry(shm_tmp)
     try:
-        info = multiarch_corpus.build_index(registry.url, SIZE_MB)
+        info = multiarch_corpus.build_index(registry.url, SIZE_MB, index_format=INDEX_FORMAT)
         yield registry, info
     finally:
         registry.stop()

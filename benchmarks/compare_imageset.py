@@ -3,13 +3,17 @@
 
     python benchmarks/compare_imageset.py [--size-mb 500] [--repeat 3]
         [--markdown FILE] [--tmp-dir /dev/shm] [--only exact,normalize,ocidir]
+        [--index-format docker|oci] [--tree CHECKOUT]
 
 The source is a two-platform image (benchmarks/multiarch_corpus.py: linux/amd64 and
 linux/arm64, ~N MiB each, one small base layer shared) pushed once into a source
 docker-registry.  Every measured run copies it into a fresh destination registry on a
 new port (blobs on tmpfs), so no run reuses blobs of an earlier one and skopeo's
 blob-info cache, which keys on the registry address, cannot skip uploads either.
-Runs of the configurations are interleaved (A, B, C, A, B, C, ...).
+Runs of the configurations are interleaved (A, B, C, A, B, C, ...).  --index-format
+oci makes the source an OCI image index (default: a Docker manifest list, which
+`skopeo copy --all` to oci: converts to an OCI index, a note in the output).  --tree
+measures another occystrap checkout (e.g. an export of a branch under work).
 
 Scenarios:
 
@@ -20,7 +24,8 @@ Scenarios:
              each into its own fresh registry (ratio all/sum, target <= 1.1); also
              CPU of exact vs normalize (exact must be far below)
   ocidir     registry -> ocidir://DIR:all, exact, vs `skopeo copy --all ... oci:DIR:all`
-             (skipped when this tree's occystrap has no ocidir:// output)
+             (skipped when this tree's occystrap has no ocidir:// output); the layout's
+             tag is checked to name the source index (skopeo converting it is a note)
 
 Reported per configuration: the median of --repeat runs of the child's wall time, its
 CPU (ru_utime + ru_stime from wait4) and the CPU both registries spent during the run
@@ -28,6 +33,7 @@ CPU (ru_utime + ru_stime from wait4) and the CPU both registries spent during th
 """
 import argparse
 import hashlib
+import json
 import os
 import shutil
 import statistics
@@ -91,8 +97,15 @@ class ShmRegistry(peers.Registry):
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+TREE = REPO        # the occystrap checkout measured (--tree)
+
+
 def occystrap_env():
+    """The environment of occystrap runs: TREE first on PYTHONPATH, no settings from the
+    caller's environment that would change what is measured."""
     env = new_env()
+    if TREE != REPO:
+        env["PYTHONPATH"] = os.pathsep.join([TREE] + env["PYTHONPATH"].split(os.pathsep)[1:])
     for name in ("OCCYSTRAP_LAYER_CACHE", "OCCYSTRAP_PLATFORM"):
         env.pop(name, None)
     return env
@@ -145,7 +158,7 @@ def run_child(argv, env):
     """(wall s, CPU s, peak RSS MiB) of one child; raises SkipScenario / RuntimeError."""
     with tempfile.TemporaryFile() as log:
         start = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, cwd=REPO, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, env=env, cwd=TREE, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=log)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
@@ -169,6 +182,19 @@ def check_exact(name, dst, source_index_digest):
               % (name, digest[:19], source_index_digest[:19]), flush=True)
 
 
+def check_layout(name, out, source_index_digest):
+    """The tag of an exact ocidir copy must name the source index's digest (untimed)."""
+    with open(os.path.join(out, "layout", "index.json"), "rb") as f:
+        entries = json.load(f).get("manifests", [])
+    tagged = [e["digest"] for e in entries
+              if e.get("annotations", {}).get("org.opencontainers.image.ref.name") == TAG]
+    if tagged != [source_index_digest]:
+        print("  %s: %s in the layout is %s, the source index is %s"
+              % ("note" if "skopeo" in name else "warning", TAG,
+                 ", ".join(d[:19] for d in tagged) or "missing", source_index_digest[:19]),
+              flush=True)
+
+
 def measure_once(name, config, source, tmp_root):
     """One run of configuration `name` against a fresh destination."""
     scenario, needs_registry, argv_of = config
@@ -184,6 +210,8 @@ def measure_once(name, config, source, tmp_root):
         registry_cpu = sum(r.cpu_seconds() for r in regs) - before
         if scenario == "exact":
             check_exact(name, dst.url, source["index_digest"])
+        elif scenario == "ocidir":
+            check_layout(name, out, source["index_digest"])
     finally:
         if dst is not None:
             dst.stop()
@@ -277,7 +305,15 @@ def main(argv=None):
                         help="registry blobs, ocidir outputs, skopeo's tmpdir")
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help="comma-separated scenarios: %s" % ",".join(SCENARIOS))
+    parser.add_argument("--index-format", choices=("docker", "oci"), default="docker",
+                        help="source index: Docker manifest list (children as occystrap "
+                             "pushes them) or OCI image index (children re-PUT as OCI)")
+    parser.add_argument("--tree", default=REPO,
+                        help="occystrap checkout to measure (default: this one; the source "
+                             "image is always pushed with it too)")
     args = parser.parse_args(argv)
+    global TREE
+    TREE = os.path.abspath(args.tree)
     scenarios = args.only.split(",")
     unknown = set(scenarios) - set(SCENARIOS)
     if unknown:
@@ -285,13 +321,17 @@ def main(argv=None):
     if not peers.have("docker-registry") or not peers.have("skopeo"):
         sys.exit("needs docker-registry and skopeo on PATH")
     compile_tree()
+    if TREE != REPO:
+        subprocess.run([sys.executable, "-m", "compileall", "-q",
+                        os.path.join(TREE, "occystrap")], check=True)
     configs = _configs()
     names = [name for name, config in configs.items() if config[0] in scenarios]
 
     src = ShmRegistry(args.tmp_dir).start()
     try:
         print("filling the source registry %s ..." % src.url, flush=True)
-        info = multiarch_corpus.build_index(src.url, args.size_mb, env=occystrap_env())
+        info = multiarch_corpus.build_index(src.url, args.size_mb, env=occystrap_env(),
+                                            tree=TREE, index_format=args.index_format)
         source = dict(info, registry=src)
         print("source %s: %s, %d + %d layers, %d shared" % (
             info["ref"], info["index_type"].rsplit(".", 2)[-2], len(info["layers"]["amd64"]),

@@ -7,9 +7,10 @@ Two corpus images (benchmarks/corpus.py, seeds 1 and 2, so their big layers
 differ) of ~N MiB each, both on top of one small base layer they share
 (~1 MiB, identical bytes, so it is one blob in the registry).  The tarballs are
 cached in benchmarks/data/multiarch-N-{amd64,arm64}.tar.  Each is pushed with
-this tree's occystrap to REPO:amd64 and REPO:arm64 (gzip), and an index naming
-them linux/amd64 and linux/arm64 is PUT at REPO:all: an OCI image index when the
-children are OCI manifests, else a Docker manifest list.
+this tree's occystrap to REPO:amd64 and REPO:arm64 (gzip, Docker schema 2
+manifests), and an index naming them linux/amd64 and linux/arm64 is PUT at
+REPO:all: a Docker manifest list, or with --index-format oci an OCI image index
+over OCI twins of the two manifests (same blobs, PUT at REPO:amd64-oci/arm64-oci).
 
 Without --registry a fresh docker-registry (tests/peers.py) is started, filled,
 described and stopped: a smoke test of the generator.
@@ -120,13 +121,32 @@ def put_manifest(registry, repo, ref, body, media_type):
         return response.headers.get("Docker-Content-Digest")
 
 
-def push(tarball, ref, env=None):
-    """python -m occystrap --insecure process tar://TARBALL registry://REF"""
+def push(tarball, ref, env=None, tree=REPO_ROOT):
+    """python -m occystrap --insecure process tar://TARBALL registry://REF, run in `tree`
+    (python -m puts the working directory first on sys.path)."""
     proc = subprocess.run([sys.executable, "-m", "occystrap", "--insecure", "process",
-                           "tar://" + tarball, "registry://" + ref], cwd=REPO_ROOT, env=env,
+                           "tar://" + tarball, "registry://" + ref], cwd=tree, env=env,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError("pushing %s to %s failed:\n%s" % (tarball, ref, proc.stderr[-2000:]))
+
+
+DOCKER_TO_OCI = {
+    DOCKER_MANIFEST: OCI_MANIFEST,
+    "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip":
+        "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
+}
+
+
+def as_oci(body):
+    """A Docker schema 2 manifest's OCI twin (same blobs, OCI media types)."""
+    manifest = json.loads(body)
+    manifest["mediaType"] = DOCKER_TO_OCI[manifest["mediaType"]]
+    for item in [manifest["config"]] + manifest["layers"]:
+        item["mediaType"] = DOCKER_TO_OCI.get(item["mediaType"], item["mediaType"])
+    return json.dumps(manifest, indent=3).encode()
 
 
 def index_document(children):
@@ -145,15 +165,23 @@ def index_document(children):
     return index_type, json.dumps(document, indent=3).encode()
 
 
-def build_index(registry, size_mb, repo=SRC_REPO, data_dir=DATA, env=None):
+def build_index(registry, size_mb, repo=SRC_REPO, data_dir=DATA, env=None, tree=REPO_ROOT,
+                index_format="docker"):
     """Fill `registry` (HOST:PORT) with the two-platform image; return a description:
     {"ref": HOST/REPO:all, "index_type", "index_digest", "children": {arch: digest},
-    "layers": {arch: [digests]}, "shared": [digests in both], "bytes": stored bytes}."""
+    "layers": {arch: [digests]}, "shared": [digests in both], "bytes": stored bytes}.
+
+    index_format "docker": the children as occystrap pushed them (Docker schema 2, so a
+    Docker manifest list); "oci": each child re-PUT with OCI media types (same blobs) at
+    REPO:ARCH-oci and an OCI image index over them."""
     tarballs = ensure_tarballs(size_mb, data_dir)
     children, layers, sizes = [], {}, {}
     for arch, _seed in PLATFORMS:
-        push(tarballs[arch], "%s/%s:%s" % (registry, repo, arch), env=env)
+        push(tarballs[arch], "%s/%s:%s" % (registry, repo, arch), env=env, tree=tree)
         media_type, body = get_manifest(registry, repo, arch)
+        if index_format == "oci" and media_type == DOCKER_MANIFEST:
+            media_type, body = OCI_MANIFEST, as_oci(body)
+            put_manifest(registry, repo, arch + "-oci", body, media_type)
         children.append((arch, media_type, body))
         manifest = json.loads(body)
         layers[arch] = [layer["digest"] for layer in manifest["layers"]]
@@ -176,6 +204,7 @@ def main(argv=None):
                                            "(default: a throwaway docker-registry)")
     parser.add_argument("--repo", default=SRC_REPO)
     parser.add_argument("--data-dir", default=DATA)
+    parser.add_argument("--index-format", choices=("docker", "oci"), default="docker")
     args = parser.parse_args(argv)
     registry = None
     if args.registry is None:
@@ -184,7 +213,7 @@ def main(argv=None):
         registry = peers.Registry(storage="filesystem").start()
     try:
         info = build_index(args.registry or registry.url, args.size_mb, args.repo,
-                           args.data_dir)
+                           args.data_dir, index_format=args.index_format)
     finally:
         if registry is not None:
             registry.stop()
