@@ -77,6 +77,25 @@ def layout_dir(path):
     return target
 
 
+# Docker v2 media types and their OCI equivalents (image-spec "media-types", compatibility)
+OCI_TYPES = {model.DOCKER_MANIFEST: model.OCI_MANIFEST, model.DOCKER_CONFIG: model.OCI_CONFIG,
+             model.DOCKER_LAYER_GZIP: model.OCI_LAYER_GZIP,
+             model.DOCKER_LAYER_TAR: model.OCI_LAYER_TAR,
+             "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+                 "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"}
+
+
+def as_oci(raw):
+    """A Docker v2 manifest's bytes as an OCI manifest: the same config and layer
+    blobs, their media types translated."""
+    document = parse_json(raw)
+    document["mediaType"] = model.OCI_MANIFEST
+    for desc in [document.get("config")] + list(document.get("layers") or []):
+        if isinstance(desc, dict) and desc.get("mediaType") in OCI_TYPES:
+            desc["mediaType"] = OCI_TYPES[desc["mediaType"]]
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
 class OcidirSink(ImageSink):
     """Blobs, manifests and indexes into one layout; the tag goes last."""
     OPTIONS = OPTIONS
@@ -253,10 +272,11 @@ class OcidirSink(ImageSink):
 
     # -- the rewriting path ----------------------------------------------------------------
     def begin(self, source):
-        """The manifest format follows the source's unless zstd needs OCI."""
+        """A rewritten image is always written as OCI: skopeo and containerd skip an
+        index.json entry of a Docker type."""
         self._source_format = (source.manifest(), source.manifest_media_type,
                                source.manifest_raw)
-        self.layer_media_type = layer_media_type(source.manifest_media_type, self.compression)
+        self.layer_media_type = layer_media_type(model.OCI_MANIFEST, self.compression)
         self._ensure()
 
     def open_layer(self, ref):
@@ -281,6 +301,8 @@ class OcidirSink(ImageSink):
         base, base_type, base_raw = self._source_format or (None, None, None)
         raw, media_type = rebuilt_manifest(base, base_type, base_raw, config_bytes, results,
                                            self.compression)
+        if media_type != model.OCI_MANIFEST:
+            raw, media_type = as_oci(raw), model.OCI_MANIFEST
         self.put_manifest(raw, media_type, self.reference)
 
     # -- the end ---------------------------------------------------------------------------
