@@ -320,3 +320,29 @@ def test_failed_copy_leaves_index_json_as_it_was(layout, tmp_path):
     assert not [n for n in os.listdir(os.path.join(layout, "blobs", "sha256"))
                 if n.startswith(".")]
     run("check", "ocidir://%s:t1" % layout)
+
+
+def test_platform_query_picks_one_image_of_a_layout_index(multiarch, tmp_path):
+    out = tmp_path / "arm64.tar"
+    run("process", "ocidir://%s:%s?platform=linux/arm64" % (multiarch.layout,
+                                                           multiarch.layout_tag),
+        "tar://%s" % out)
+    assert peers.skopeo_inspect("docker-archive:%s" % out)["Architecture"] == "arm64"
+
+
+def test_compression_option_rewrites_the_layers(layout, tmp_path):
+    out = tmp_path / "zstd"
+    run("process", "ocidir://%s:t1" % layout, "ocidir://%s:z?compression=zstd" % out)
+    manifest = json.loads(raw("oci:%s:z" % out))
+    assert {d["mediaType"] for d in manifest["layers"]} == {
+        "application/vnd.oci.image.layer.v1.tar+zstd"}
+    peers.skopeo("copy", "oci:%s:z" % out, "oci:%s:x" % (tmp_path / "check"))
+    run("--verify-full", "process", "ocidir://%s:z" % out, "ocidir://%s:gz" % out)
+    run("check", "ocidir://%s:gz" % out)
+
+
+def test_a_layout_can_be_retagged_in_place(layout):
+    blobs = sorted(os.listdir(os.path.join(layout, "blobs", "sha256")))
+    run("process", "ocidir://%s:t1" % layout, "ocidir://%s:again" % layout)
+    assert sorted(os.listdir(os.path.join(layout, "blobs", "sha256"))) == blobs
+    assert raw("oci:%s:again" % layout) == raw("oci:%s:t1" % layout)

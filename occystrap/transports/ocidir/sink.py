@@ -109,9 +109,10 @@ class OcidirSink(ImageSink):
         self.compression_level = setting(uri, options, "compression_level")
         check_level(self.compression, self.compression_level)
         self.path = path
+        # local_path stays None: a layout may be read and written in one copy (another
+        # tag of it): blobs are content-addressed and replaced by renames, and the
+        # source read index.json before the tag is written.
         self.root = self._target(path)
-        if self.local_path is None:
-            self.local_path = self.root
         self.reference = self.tag
         self.layer_media_type = layer_media_type(None, self.compression)
         self._lock = threading.Lock()

@@ -12,7 +12,9 @@ import posixpath
 from ... import tarindex
 from ...errors import InputError
 from ...fileslice import FileSlice
+from ...model.platforms import platform_option
 from ...model.tree import ImageManifest, parse_node
+from ...uri import text
 from ..._native._common import AREGTYPE, REGTYPE, TarError
 from ..treesource import TreeSource
 from .layout import (INDEX_FILE, LAYOUT_FILE, VerifiedReader, blob_name, find_entry,
@@ -23,6 +25,8 @@ MAX_MANIFEST = 4 << 20      # what registries accept; a bigger "manifest" is a w
 
 class LayoutSource(TreeSource):
     """The tree of one tag of a layout; subclasses say how a file of it is opened."""
+    OPTIONS = {"os": text, "arch": text, "variant": text, "platform": platform_option}
+    OPTION_ALIASES = {"architecture": "arch"}
     scheme = None
 
     def __init__(self, uri, options):
