@@ -346,3 +346,15 @@ def test_a_layout_can_be_retagged_in_place(layout):
     run("process", "ocidir://%s:t1" % layout, "ocidir://%s:again" % layout)
     assert sorted(os.listdir(os.path.join(layout, "blobs", "sha256"))) == blobs
     assert raw("oci:%s:again" % layout) == raw("oci:%s:t1" % layout)
+
+
+def test_a_rewritten_docker_list_becomes_an_oci_index(multiarch, tmp_path):
+    out = tmp_path / "layout"
+    run("--insecure", "--platform", "all", "process", "-f", "normalize-timestamps",
+        multiarch.uri("v2s2"), "ocidir://%s:n" % out)
+    assert index_of(out)["manifests"][0]["mediaType"] == OCI_INDEX
+    index = json.loads(raw("oci:%s:n" % out))
+    assert index["mediaType"] == OCI_INDEX
+    assert {e["mediaType"] for e in index["manifests"]} == {OCI_MANIFEST}
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
+    peers.skopeo("copy", "--all", "oci:%s:n" % out, "oci:%s:x" % (tmp_path / "check"))

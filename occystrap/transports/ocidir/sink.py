@@ -269,7 +269,16 @@ class OcidirSink(ImageSink):
         if reference is not None and not model.is_digest(reference):
             self._tag(digest, len(raw), media_type)
 
-    put_index = put_manifest
+    def put_index(self, raw, media_type, reference):
+        """As put_manifest; a Docker list whose children were all rewritten as OCI
+        manifests becomes an OCI index (a Docker list of OCI manifests is neither)."""
+        if media_type == model.DOCKER_LIST:
+            document = parse_json(raw)
+            if all(isinstance(e, dict) and e.get("mediaType") == model.OCI_MANIFEST
+                   for e in document.get("manifests") or [None]):
+                document["mediaType"] = media_type = model.OCI_INDEX
+                raw = json.dumps(document, separators=(",", ":")).encode()
+        self.put_manifest(raw, media_type, reference)
 
     # -- the rewriting path ----------------------------------------------------------------
     def begin(self, source):
