@@ -114,7 +114,7 @@ class OcidirSink(ImageSink):
         # source read index.json before the tag is written.
         self.root = self._target(path)
         self.reference = self.tag
-        self.layer_media_type = layer_media_type(None, self.compression)
+        self.layer_media_type = layer_media_type(model.OCI_MANIFEST, self.compression)
         self._lock = threading.Lock()
         self._ready = False
         self._temps = set()
