@@ -14,7 +14,7 @@ import urllib.parse
 from .errors import URIParseError
 
 ALIASES = {"file": "tar", "directory": "dir"}
-PATH_SCHEMES = frozenset(["tar", "dir", "oci", "mounts"])
+PATH_SCHEMES = frozenset(["tar", "dir", "oci", "mounts", "ocidir", "oci-archive"])
 
 
 TRUE_WORDS = ("true", "yes", "1")
@@ -37,7 +37,7 @@ def coerce(value):
 @dataclasses.dataclass(frozen=True)
 class URI:
     scheme: str
-    path: str               # file path for tar/dir/oci/mounts, else HOST/NAME[:TAG]
+    path: str               # a file path (PATH_SCHEMES), else HOST/NAME[:TAG]
     options: dict           # type-coerced values, as 0.4.17 had them
     original: str
     raw: dict = None        # the same values as typed (last one wins): `tag=1` stays "1"

@@ -27,7 +27,8 @@ def register(scheme, source=None, sink=None):
 # scheme -> the subpackage that registers it; imported on first use, so a run only
 # loads the transports it touches.
 MODULES = {"tar": "tarball", "dir": "directory", "oci": "ocibundle", "registry": "registry",
-           "docker": "docker", "dockerpush": "dockerpush", "mounts": "mounts"}
+           "docker": "docker", "dockerpush": "dockerpush", "mounts": "mounts",
+           "ocidir": "ocidir", "oci-archive": "ocidir"}
 
 
 def _load(scheme):
