@@ -1,5 +1,6 @@
 """The README's bundled example runs as written and leaves the checkout clean (its
 outputs go to a temporary directory, not the repository root)."""
+import json
 import os
 import pathlib
 import subprocess
@@ -33,5 +34,12 @@ def test_readme_example_runs_and_writes_only_to_a_temp_dir(tmp_path):
     assert "Summary: 3 layers" in run.stderr and "verified OK" in run.stderr
     (out,) = temp.iterdir()             # the example's mktemp -d
     assert sorted(p.name for p in out.iterdir()) == ["hello-bundle", "hello-clean.tar",
-                                                     "hello-dir"]
+                                                     "hello-dir", "mirror"]
+    entries = json.loads((out / "mirror" / "index.json").read_text())["manifests"]
+    source = json.loads((ROOT / "examples" / "multiarch" / "index.json").read_text())
+    tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
+            for e in entries}
+    assert tags["demo"] == source["manifests"][0]["digest"]      # byte-exact copy
+    assert tags["clean"] != tags["demo"]                          # rewritten index
+    assert "linux/arm64" in run.stdout                            # info lists platforms
     assert untracked() == before
