@@ -131,11 +131,6 @@ def platform_entry(desc):
     return entry
 
 
-def error_info(image, tag, message):
-    """The info entry of an image that could not be read (multi-image sources, B.2)."""
-    return {"image": image, "tag": tag, "error": str(message)}
-
-
 # -- the PrettyTable look-alike ---------------------------------------------------------
 
 def _char_width(char):
@@ -214,9 +209,6 @@ def _layer_table(layers):
 def render_text(info):
     """The human-readable info output of 0.4.17 (B.4), without a final newline."""
     out = ["Image:         %s:%s" % (info["image"], info["tag"])]
-    if "error" in info:
-        out.append("Error:         %s" % info["error"])
-        return "\n".join(out)
     if "media_type" in info:
         out.append("Media type:    %s" % info["media_type"])
     if "schema_version" in info:
@@ -279,10 +271,5 @@ def render_text(info):
     return "\n".join(out)
 
 
-def render_text_many(infos):
-    """Several images (quay:// bulk, B.2): text blocks separated by a `---` line."""
-    return "\n---\n".join(render_text(info) for info in infos)
-
-
-__all__ = ["image_info", "render_text", "render_text_many", "render_table", "error_info",
-           "load_config", "truncate_digest", "compression_of"]
+__all__ = ["image_info", "render_text", "render_table", "load_config", "truncate_digest",
+           "compression_of"]
