@@ -12,9 +12,8 @@ import dataclasses
 import urllib.parse
 
 from .errors import URIParseError
+from .model.schemes import ALIASES, PATH_SCHEMES
 
-ALIASES = {"file": "tar", "directory": "dir"}
-PATH_SCHEMES = frozenset(["tar", "dir", "oci", "mounts", "ocidir", "oci-archive"])
 
 
 TRUE_WORDS = ("true", "yes", "1")

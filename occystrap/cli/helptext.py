@@ -4,7 +4,7 @@ import click
 
 from ..filters import FILTERS
 from ..transports import classes
-from ..uri import ALIASES
+from ..model.schemes import ALIASES
 
 
 def _names(declares):

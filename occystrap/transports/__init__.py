@@ -9,6 +9,7 @@ import dataclasses
 import importlib
 
 from ..errors import URIParseError
+from ..model.schemes import MODULES
 from ..uri import check_options
 
 _SOURCES = {}
@@ -24,11 +25,8 @@ def register(scheme, source=None, sink=None):
         sink.scheme = scheme
 
 
-# scheme -> the subpackage that registers it; imported on first use, so a run only
-# loads the transports it touches.
-MODULES = {"tar": "tarball", "dir": "directory", "oci": "ocibundle", "registry": "registry",
-           "docker": "docker", "dockerpush": "dockerpush", "mounts": "mounts",
-           "ocidir": "ocidir", "oci-archive": "ocidir"}
+# MODULES (model/schemes.py): scheme -> the subpackage that registers it; imported on
+# first use, so a run only loads the transports it touches.
 
 
 def _load(scheme):
