@@ -263,8 +263,13 @@ class RegistryClient:
         self._basic = False                     # the registry asked for Basic
         self._pool = urllib3.PoolManager(
             num_pools=16, maxsize=pool_size, block=True,
-            ssl_context=self._ssl_context(ca_file),
+            ssl_context=None if self._plain(ca_file) else self._ssl_context(ca_file),
             timeout=urllib3.Timeout(connect=min(timeout, 30.0), read=timeout))
+
+    def _plain(self, ca_file):
+        """Plain HTTP with no CA named: loading the trust store (~50 ms per client) is
+        left to urllib3, for the rare https URL (a token realm) it may still meet."""
+        return self.insecure and not (ca_file or os.environ.get("SSL_CERT_FILE"))
 
     def _ssl_context(self, ca_file):
         """Trust `ca_file` (a PEM file or a directory of them), else $SSL_CERT_FILE,
