@@ -128,6 +128,11 @@ class Run:
         return any(f.changes_content for f in self.filters)
 
     def cache_for(self, sink):
+        """The run's CopyCache for sink: one for all the images it writes, so its
+        counts are the run's."""
+        for cached in self._caches:
+            if cached.sink is sink:
+                return cached
         cached = CopyCache.for_copy(self.layer_cache, sink, self.filters)
         if cached is not None:
             self._caches.append(cached)

@@ -184,3 +184,20 @@ def test_rewritten_image_drops_its_referrers_and_says_so(multiarch, signed):
     listed = ma.peers.skopeo("list-tags", "--tls-verify=false",
                              "docker://%s/imageset/rewritten" % multiarch.url)
     assert json.loads(listed.stdout)["Tags"] == ["1"]
+
+
+def test_layer_cache_works_per_child(multiarch, tmp_path):
+    """A second rewrite of the index into another repository takes every layer from
+    the layer cache (mounted from the first push), for every platform."""
+    cache = str(tmp_path / "layers.db")
+    first = run("--verbose", "--layer-cache", cache, "--platform", "all", "process",
+                multiarch.uri("oci"), "registry://%s/imageset/cache-a:1" % multiarch.url,
+                "-f", "normalize-timestamps")
+    second = run("--verbose", "--layer-cache", cache, "--platform", "all", "process",
+                 multiarch.uri("oci"), "registry://%s/imageset/cache-b:1" % multiarch.url,
+                 "-f", "normalize-timestamps")
+    assert "Layer cache: 0 hits, 3 misses, 3 stored" in first.stderr, first.stderr
+    assert "Layer cache: 3 hits, 0 misses, 0 stored" in second.stderr, second.stderr
+    raw_a = ma.skopeo_raw("docker://%s/imageset/cache-a:1" % multiarch.url)
+    raw_b = ma.skopeo_raw("docker://%s/imageset/cache-b:1" % multiarch.url)
+    assert ma.sha256(raw_a) == ma.sha256(raw_b)     # the same rewritten index
