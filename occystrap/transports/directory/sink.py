@@ -188,7 +188,7 @@ class DirectorySink(ImageSink):
                 self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
         if self.expand:
-            self.expand_stats = self._expander.finish(len(results))
+            self._expander.finish(len(results))
             self._expander = None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],

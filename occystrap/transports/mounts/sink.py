@@ -199,7 +199,7 @@ class MountsSink(ImageSink):
         for name in reversed(self._hexes):      # its topmost place (overlayfs refuses twice)
             if name + "/layer" not in lowers:
                 lowers.append(name + "/layer")
-        self.mount_style = mount_overlay(self.path, lowers)
+        mount_overlay(self.path, lowers)
         LOG.info("Image mounted at %s (overlay); unmount with: umount %s",
                  os.path.join(self.path, "rootfs"), os.path.join(self.path, "rootfs"))
 

@@ -45,7 +45,7 @@ class OciBundleSink(ImageSink):
                                self._committed)
 
     def finish(self, config_bytes, results):
-        self.expand_stats = self._expander.finish(len(results))
+        self._expander.finish(len(results))
         self._expander = None
         shutil.rmtree(os.path.join(self._stage, "layers"))
         runc.write_bundle_files(self._stage, config_bytes)
