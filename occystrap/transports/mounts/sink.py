@@ -24,10 +24,10 @@ import tempfile
 import threading
 
 from ... import expand, runc, tarindex
+from ...atomicfile import dump_json, write_atomic
 from ...errors import InputError, OutputError
 from ...model import digest_hex, repo_tags
 from ..base import ImageSink
-from ..directory.sink import dump_json, write_atomic
 from ..filewriter import FileLayerWriter
 from ..outpath import empty_dir_output
 
