@@ -19,7 +19,7 @@ import tempfile
 
 from ... import tarindex
 from ...atomicfile import dump_json, write_atomic
-from ...background_expand import BackgroundExpander
+from ...rootfs.background import BackgroundExpander
 from ...errors import OutputError
 from ...jsonparse import parse_json
 from ...model import digest_hex, repo_tags, sha256_digest

@@ -10,7 +10,7 @@ Layout of PATH (docs/mounts.md):
 
 Fixes over 0.4.17: a nested whiteout becomes a device in its own directory, so files
 deleted below the root really disappear from rootfs (E.2 #2); extraction is the chroot-style
-one of expand.py (no `..`, absolute names or symlink escapes); everything is built in a
+one of rootfs/expand.py (no `..`, absolute names or symlink escapes); everything is built in a
 sibling temp directory, renamed onto PATH and only then mounted, and a failed run leaves
 nothing behind; verification checks the layer directories and the mount (0.4.17: a no-op).
 """
@@ -23,10 +23,11 @@ import subprocess
 import tempfile
 import threading
 
-from ... import expand, runc, tarindex
+from ... import tarindex
 from ...atomicfile import dump_json, write_atomic
 from ...errors import InputError, OutputError
 from ...model import digest_hex, repo_tags
+from ...rootfs import expand, runc
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 from ..outpath import empty_dir_output

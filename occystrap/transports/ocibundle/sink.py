@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 
-from ... import runc
-from ...background_expand import BackgroundExpander
+from ...rootfs import runc
+from ...rootfs.background import BackgroundExpander
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 from ..outpath import empty_dir_output

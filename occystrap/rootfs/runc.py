@@ -13,9 +13,9 @@ import copy
 import logging
 import os
 
-from .atomicfile import dump_json, write_atomic
-from .errors import InputError, OutputError
-from .jsonparse import parse_json
+from ..atomicfile import dump_json, write_atomic
+from ..errors import InputError, OutputError
+from ..jsonparse import parse_json
 
 LOG = logging.getLogger(__name__)
 
