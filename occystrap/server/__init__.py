@@ -30,10 +30,7 @@ Modules: registry.py (RegistryServer), handler.py (routing, bodies, answers), ht
 (connections), blobstore.py, uploads.py, manifests.py (each a store or check plus its
 endpoints), protocol.py (errors and name/tag/digest checks).
 """
-from .blobstore import BlobStore
-from .protocol import BlobStream, RegistryHTTPError, error_body, sanitize_header_value
+from .protocol import BlobStream, RegistryHTTPError
 from .registry import RegistryServer
-from .uploads import Upload
 
-__all__ = ["BlobStore", "BlobStream", "RegistryHTTPError", "RegistryServer", "Upload",
-           "error_body", "sanitize_header_value"]
+__all__ = ["BlobStream", "RegistryHTTPError", "RegistryServer"]

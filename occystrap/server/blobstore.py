@@ -66,7 +66,6 @@ class BlobStore:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-
 class BlobRoutes:
     """The /v2/<name>/blobs/<digest> endpoints, mixed into the Handler."""
 

@@ -28,7 +28,6 @@ _ROUTES = [
 ]
 
 
-
 class Handler(BlobRoutes, UploadRoutes, ManifestRoutes, BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "occystrap-registry"

@@ -4,6 +4,7 @@ can reach a header or a file name."""
 import json
 import re
 
+# Names and tags: the distribution grammar's one home is the registry reference parser.
 from ..transports.registry.reference import NAME_RE, TAG_RE
 
 CHUNK = 1 << 20
@@ -54,7 +55,6 @@ class BlobStream:
         if self._close is not None:
             self._close()
             self._close = None
-
 
 
 def check_name(name):

@@ -52,7 +52,6 @@ class Upload:
             pass
 
 
-
 class UploadRoutes:
     """The /v2/<name>/blobs/uploads/ endpoints, mixed into the Handler."""
 
