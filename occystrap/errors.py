@@ -54,10 +54,6 @@ class UnsafePathError(OccystrapError):
     """A layer member would be written outside the destination root."""
 
 
-class VerifyError(OccystrapError):
-    """Post-write verification found a problem."""
-
-
 class Terminated(BaseException):
     """SIGTERM, raised in the main thread like KeyboardInterrupt for SIGINT: not an
     Exception, so it unwinds through every cleanup and the CLI exits 143."""
@@ -69,5 +65,5 @@ def describe_tar_error(exc, where):
 
 
 __all__ = ["OccystrapError", "URIParseError", "OptionError", "InputError", "OutputError",
-           "CredentialError", "UnsafePathError", "VerifyError", "Terminated", "TarError",
+           "CredentialError", "UnsafePathError", "Terminated", "TarError",
            "describe_tar_error"]

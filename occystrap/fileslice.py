@@ -34,11 +34,6 @@ class FileSlice(io.RawIOBase):
     def fileno(self):
         return self._fd
 
-    @property
-    def start(self):
-        """Absolute offset of this slice in the underlying file (for copy_file_range)."""
-        return self._start
-
     def readinto(self, buffer):
         want = min(len(buffer), self._size - self._pos)
         if want <= 0:

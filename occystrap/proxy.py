@@ -1,6 +1,6 @@
 """`occystrap proxy`: a filtering registry in front of a downstream registry (0.4.17 B.13).
 
-Clients push to the embedded registry (registryserver.py).  When a manifest arrives,
+Clients push to the embedded registry (occystrap/server).  When a manifest arrives,
 the pushed image runs through the filters into `registry://DOWNSTREAM[/PREFIX]/<name>:<tag>`
 while the client waits; the answer carries the digest of the bytes the client pushed
 (clients check it), and in push-only mode later HEAD/GET of that manifest serve those
@@ -31,7 +31,8 @@ from .cache import open_cache
 from .compression import check_level
 from .errors import InputError, OccystrapError, OutputError, URIParseError
 from .filters import build_filter
-from .registryserver import BlobStream, PushedImage, RegistryHTTPError, RegistryServer
+from .server import BlobStream, RegistryHTTPError, RegistryServer
+from .transports.pushed import PushedImage
 from .transports.registry.client import RegistryError
 from .transports.registry.connect import connect
 from .transports.registry.reference import parse_reference

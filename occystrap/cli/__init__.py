@@ -9,7 +9,6 @@ SIGINT and SIGTERM unwind as exceptions, so every output removes what it half wr
 """
 import importlib
 import logging
-import os
 import signal
 import sys
 
@@ -104,4 +103,4 @@ def main(argv=None):
     sys.exit(code or 0)
 
 
-__all__ = ["cli", "main", "os"]
+__all__ = ["cli", "main"]

@@ -1,4 +1,4 @@
-"""`occystrap proxy` and the embedded registry (occystrap/registryserver.py).
+"""`occystrap proxy` and the embedded registry (occystrap/server/).
 
 The protocol tests run the registry in-process and speak HTTP to it with http.client.
 The proxy tests start `python -m occystrap proxy` as a user would, in front of a real
@@ -22,7 +22,8 @@ import time
 import pytest
 
 from occystrap.api import copy
-from occystrap.registryserver import PushedImage, RegistryHTTPError, RegistryServer
+from occystrap.server import RegistryHTTPError, RegistryServer
+from occystrap.transports.pushed import PushedImage
 from occystrap.transports import open_sink
 from occystrap.uri import parse_uri
 from tests import imagebuilder as ib

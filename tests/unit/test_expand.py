@@ -1,4 +1,4 @@
-"""Tests for occystrap.expand: layer flattening with OCI whiteout semantics and path safety.
+"""Tests for occystrap.rootfs.expand: layer flattening with OCI whiteout semantics and path safety.
 
 Layers are built with the stdlib tarfile module (an independent writer) into tmp_path.
 """
@@ -10,7 +10,7 @@ import tarfile
 
 import pytest
 
-from occystrap import expand
+from occystrap.rootfs import expand
 from occystrap.errors import InputError, OutputError, UnsafePathError
 
 MTIME = 1_600_000_000

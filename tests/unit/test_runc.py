@@ -1,4 +1,4 @@
-"""Tests for occystrap.runc: the oci:// bundle config.json (spec B.7, with Env/User fixed)."""
+"""Tests for occystrap.rootfs.runc: the oci:// bundle config.json (spec B.7, Env/User fixed)."""
 import json
 import os
 import shutil
@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from occystrap import runc
+from occystrap.rootfs import runc
 from occystrap.errors import InputError
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

@@ -13,13 +13,13 @@ leftover, and the next expanding run into PATH deletes it.
 """
 import contextlib
 import fcntl
-import json
 import os
 import shutil
 import tempfile
 
 from ... import tarindex
-from ...background_expand import BackgroundExpander
+from ...atomicfile import dump_json, write_atomic
+from ...rootfs.background import BackgroundExpander
 from ...errors import OutputError
 from ...jsonparse import parse_json
 from ...model import digest_hex, repo_tags, sha256_digest
@@ -31,32 +31,12 @@ from ..outpath import replace_tree
 STAGING_PREFIX = ".occystrap-expand-"
 
 
-def write_atomic(path, data):
-    """Write bytes to path via a temp file + rename, so readers never see half a file."""
-    fd, temp = tempfile.mkstemp(prefix=".occystrap-", suffix=".partial",
-                                dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as fileobj:
-            fileobj.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-
-
 def _read_or_none(path):
     try:
         with open(path, "rb") as fileobj:
             return fileobj.read()
     except FileNotFoundError:
         return None
-
-
-def dump_json(value):
-    """JSON as the dir:// layout stores it (indent 4, sorted keys), as bytes."""
-    return json.dumps(value, indent=4, sort_keys=True).encode()
 
 
 @contextlib.contextmanager
@@ -188,7 +168,7 @@ class DirectorySink(ImageSink):
                 self._created.append(config_path)
         self._written[config_path] = len(config_bytes)
         if self.expand:
-            self.expand_stats = self._expander.finish(len(results))
+            self._expander.finish(len(results))
             self._expander = None
         entry = {"Config": config_name,
                  "Layers": ["%s/layer.tar" % digest_hex(r.diff_id) for r in results],

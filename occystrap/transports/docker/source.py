@@ -54,12 +54,8 @@ class DockerSource(DaemonSource):
     _path = None
 
     def _fetch(self, api, ref, inspected, temp_dir):
-        self.image_id = inspected.get("Id")
         self._path = _save(api, ref, temp_dir, self.progress)
         self._image = TarballSource(self._path)
-
-    def config_name(self):
-        return self._image.config_name()
 
     def close(self):
         if self._path is not None:

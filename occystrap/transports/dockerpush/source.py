@@ -6,7 +6,7 @@ the layers compressed, several at a time, and each lands in its own blob file he
 which the copy can then read in parallel (spec B.13/B.14).
 
 The steps: inspect the image (a missing one fails before anything starts), make a
-throw-away certificate (tlscert.py), start registryserver.RegistryServer on
+throw-away certificate (tlscert.py), start server.RegistryServer on
 127.0.0.1:<ephemeral> over HTTPS, tag the image `127.0.0.1:<port>/<name>:<tag>`,
 `POST /images/<that>/push` with an empty auth (`X-Registry-Auth: e30=`, base64 "{}")
 and read the JSON-lines progress until it ends, then take the manifest the push PUT.
@@ -27,10 +27,12 @@ import urllib.parse
 import urllib3
 
 from ...errors import InputError
-from ...registryserver import NAME_RE, TAG_RE, PushedImage, RegistryServer
+from ...server import RegistryServer
 from ...unixhttp import error_message
 from ..docker.api import progress_messages
 from ..docker.source import DaemonSource
+from ..pushed import PushedImage
+from ..registry.reference import NAME_RE, TAG_RE
 from .tlscert import make_certificate
 
 LOG = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ Layout of PATH (docs/mounts.md):
 
 Fixes over 0.4.17: a nested whiteout becomes a device in its own directory, so files
 deleted below the root really disappear from rootfs (E.2 #2); extraction is the chroot-style
-one of expand.py (no `..`, absolute names or symlink escapes); everything is built in a
+one of rootfs/expand.py (no `..`, absolute names or symlink escapes); everything is built in a
 sibling temp directory, renamed onto PATH and only then mounted, and a failed run leaves
 nothing behind; verification checks the layer directories and the mount (0.4.17: a no-op).
 """
@@ -23,11 +23,12 @@ import subprocess
 import tempfile
 import threading
 
-from ... import expand, runc, tarindex
+from ... import tarindex
+from ...atomicfile import dump_json, write_atomic
 from ...errors import InputError, OutputError
 from ...model import digest_hex, repo_tags
+from ...rootfs import expand, runc
 from ..base import ImageSink
-from ..directory.sink import dump_json, write_atomic
 from ..filewriter import FileLayerWriter
 from ..outpath import empty_dir_output
 
@@ -199,7 +200,7 @@ class MountsSink(ImageSink):
         for name in reversed(self._hexes):      # its topmost place (overlayfs refuses twice)
             if name + "/layer" not in lowers:
                 lowers.append(name + "/layer")
-        self.mount_style = mount_overlay(self.path, lowers)
+        mount_overlay(self.path, lowers)
         LOG.info("Image mounted at %s (overlay); unmount with: umount %s",
                  os.path.join(self.path, "rootfs"), os.path.join(self.path, "rootfs"))
 

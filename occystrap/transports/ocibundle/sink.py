@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 
-from ... import runc
-from ...background_expand import BackgroundExpander
+from ...rootfs import runc
+from ...rootfs.background import BackgroundExpander
 from ..base import ImageSink
 from ..filewriter import FileLayerWriter
 from ..outpath import empty_dir_output
@@ -45,7 +45,7 @@ class OciBundleSink(ImageSink):
                                self._committed)
 
     def finish(self, config_bytes, results):
-        self.expand_stats = self._expander.finish(len(results))
+        self._expander.finish(len(results))
         self._expander = None
         shutil.rmtree(os.path.join(self._stage, "layers"))
         runc.write_bundle_files(self._stage, config_bytes)

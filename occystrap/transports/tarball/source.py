@@ -12,8 +12,7 @@ from ... import tarindex
 from ...errors import InputError
 from ...jsonparse import parse_json
 from ...fileslice import FileSlice
-from ...model import (check_descriptor, config_diff_ids, digest_hex, save_manifest_entries,
-                      sha256_digest, split_repotag)
+from ...model import check_descriptor, config_diff_ids, save_manifest_entries, split_repotag
 from ..._native._common import LNKTYPE, SYMTYPE, TarError
 from ..base import ImageSource, LayerRef
 
@@ -114,9 +113,6 @@ class TarballSource(ImageSource):
     # -- ImageSource -----------------------------------------------------------------
     def config_bytes(self):
         return self._config
-
-    def config_name(self):
-        return digest_hex(sha256_digest(self._config))
 
     def layers(self):
         refs = []

@@ -10,13 +10,12 @@ and set process.terminal false and hostname "occystrap".  Fixed here:
   without the image's /etc/passwd and leave the template's 0:0.
 """
 import copy
-import json
 import logging
 import os
-import tempfile
 
-from .errors import InputError, OutputError
-from .jsonparse import parse_json
+from ..atomicfile import dump_json, write_atomic
+from ..errors import InputError, OutputError
+from ..jsonparse import parse_json
 
 LOG = logging.getLogger(__name__)
 
@@ -144,25 +143,13 @@ def write_bundle_files(bundle_dir, config_bytes):
         raise InputError("image config is not valid JSON: %s" % exc) from None
     if not isinstance(image_config, dict):
         raise InputError("image config is not a JSON object")
-    spec = json.dumps(runc_config(image_config), indent=4, sort_keys=True).encode("ascii")
-    _write_atomic(os.path.join(bundle_dir, "config.json"), spec)
-    _write_atomic(os.path.join(bundle_dir, "container-config.json"), bytes(config_bytes))
+    _write_file(os.path.join(bundle_dir, "config.json"), dump_json(runc_config(image_config)))
+    _write_file(os.path.join(bundle_dir, "container-config.json"), bytes(config_bytes))
 
 
-def _write_atomic(path, data):
-    directory, name = os.path.split(path)
+def _write_file(path, data):
+    """write_atomic, with a failure reported as an OutputError naming the file."""
     try:
-        fd, temp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=directory)
+        write_atomic(path, data)
     except OSError as exc:
-        raise OutputError("cannot write %s: %s" % (path, exc.strerror)) from None
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
         raise OutputError("cannot write %s: %s" % (path, exc.strerror)) from None

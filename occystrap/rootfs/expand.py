@@ -36,10 +36,10 @@ import os
 import shutil
 import stat
 
-from ._native import rewrite, tarstream
-from ._native._common import (BLKTYPE, BLOCK, CHRTYPE, DIRTYPE, FIFOTYPE, GNU_SPARSE, LNKTYPE,
-                              OPAQUE_MARKER, SYMTYPE, WHITEOUT_PREFIX, TarError)
-from .errors import InputError, OutputError, UnsafePathError, describe_tar_error
+from .._native import rewrite, tarstream
+from .._native._common import (BLKTYPE, BLOCK, CHRTYPE, DIRTYPE, FIFOTYPE, GNU_SPARSE, LNKTYPE,
+                               OPAQUE_MARKER, SYMTYPE, WHITEOUT_PREFIX, TarError)
+from ..errors import InputError, OutputError, UnsafePathError, describe_tar_error
 
 LOG = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ def expand_layers(layer_paths, root):
 
 class LayerExpander:
     """expand_layers one layer at a time, so a caller can apply each layer as soon as it
-    is written (background_expand.py).  Same errors as expand_layers."""
+    is written (background.py).  Same errors as expand_layers."""
 
     def __init__(self, root):
         try:

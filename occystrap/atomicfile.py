@@ -1,0 +1,27 @@
+"""Whole-file writes that readers never see half done: temp file in the same directory,
+then one rename.  The one home of write_atomic and dump_json (dir://, mounts://, oci://)."""
+import json
+import os
+import tempfile
+
+
+def write_atomic(path, data):
+    """Write bytes to path via a temp file + rename, so readers never see half a file.
+
+    Raises OSError; the temp file is removed on any failure."""
+    fd, temp = tempfile.mkstemp(prefix=".occystrap-", suffix=".partial",
+                                dir=os.path.dirname(path))
+    try:
+        with os.fdopen(fd, "wb") as fileobj:
+            fileobj.write(data)
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def dump_json(value):
+    """JSON as occystrap stores it on disk (indent 4, sorted keys, ASCII), as bytes."""
+    return json.dumps(value, indent=4, sort_keys=True).encode()
