@@ -31,6 +31,7 @@ from .cache import open_cache
 from .compression import check_level
 from .errors import InputError, OccystrapError, OutputError, URIParseError
 from .filters import build_filter
+from .model.platforms import parse_platforms
 from .server import BlobStream, RegistryHTTPError, RegistryServer
 from .transports.pushed import PushedImage
 from .transports.registry.client import RegistryError
@@ -155,7 +156,10 @@ class Proxy:
                 src_password=None,
                 insecure=_upstream_plain_http(scheme, upstream_insecure,
                                               self.options.get("insecure")),
-                ca_file=upstream_ca_file or self.options.get("ca_file"))
+                ca_file=upstream_ca_file or self.options.get("ca_file"),
+                # pull-through serves what the upstream has: an index whole, unless
+                # --platform picks
+                platform=self.options.get("platform") or "all")
         self.stop_wait = stop_wait
         self._semaphore = threading.BoundedSemaphore(max(1, int(concurrency)))
         self._state = threading.Condition()
@@ -185,7 +189,7 @@ class Proxy:
             self.options.get("temp_dir"), self.host, self.port, timeout=300.0,
             on_manifest=self._on_manifest,
             manifest_lookup=self._manifest_lookup if pull else None,
-            blob_fetch=self._blob_fetch if pull else None)
+            blob_fetch=self._blob_fetch if pull else None, accept_indexes=True)
         try:
             self.server.start()
         except BaseException as exc:
@@ -274,9 +278,11 @@ class Proxy:
 
     def _on_manifest(self, name, reference, body, media_type):
         if ":" in reference:
-            raise RegistryHTTPError(400, "MANIFEST_INVALID",
-                                    "push by digest is not supported by a filtering proxy "
-                                    "(the filtered image has another digest); push a tag")
+            # the children of an index come by digest before it: hold them until the
+            # index names them (a filtered image gets another digest, so nothing pushed
+            # by digest alone is forwarded)
+            LOG.debug("Holding %s@%s for the index that names it", name, reference)
+            return
         where = "%s:%s" % (name, reference)
         self._begin()
         try:
@@ -284,7 +290,9 @@ class Proxy:
                 started = time.monotonic()
                 LOG.info("Processing pushed image %s", where)
                 try:
-                    source = PushedImage(self.server, name, body, media_type, reference)
+                    source = PushedImage(self.server, name, body, media_type, reference,
+                                         parse_platforms(self.options.get("platform")
+                                                         or "all"))
                     report = self._copy(source, name, reference)
                 except Exception as exc:
                     with self._state:

@@ -14,10 +14,11 @@ LIST_TYPES = (model.OCI_INDEX, model.DOCKER_LIST)
 MANIFEST_TYPES = (model.DOCKER_MANIFEST, model.OCI_MANIFEST)
 
 
-def check_manifest(body, reference, header_type, blob_known):
-    """Refuse (RegistryHTTPError) what cannot be an image: not JSON, a list, not schema 2,
-    a bad or unknown blob (blob_known(digest)), a digest reference it does not match.
-    Returns (media_type, digest)."""
+def check_manifest(body, reference, header_type, blob_known, manifest_known=None):
+    """Refuse (RegistryHTTPError) what cannot be an image: not JSON, not schema 2, a bad
+    or unknown blob (blob_known(digest)), an index naming a manifest not pushed first
+    (manifest_known(digest); without it, indexes are refused), a digest reference it
+    does not match.  Returns (media_type, digest)."""
     try:
         manifest = parse_json(body)
     except ValueError as exc:       # also a document nested too deeply (jsonparse)
@@ -27,7 +28,8 @@ def check_manifest(body, reference, header_type, blob_known):
         raise RegistryHTTPError(400, "MANIFEST_INVALID", "manifest is not a JSON object")
     media_type = (header_type if header_type in MANIFEST_TYPES + LIST_TYPES
                   else manifest.get("mediaType") or header_type or model.DOCKER_MANIFEST)
-    if "manifests" in manifest or media_type in LIST_TYPES:
+    is_index = "manifests" in manifest or media_type in LIST_TYPES
+    if is_index and manifest_known is None:
         raise RegistryHTTPError(400, "MANIFEST_INVALID",
                                 "manifest lists and image indexes are not supported: "
                                 "push a single-platform image (e.g. docker push, or "
@@ -36,6 +38,9 @@ def check_manifest(body, reference, header_type, blob_known):
         raise RegistryHTTPError(400, "MANIFEST_INVALID", "only schema 2 manifests are "
                                 "supported (got schemaVersion %r)"
                                 % manifest.get("schemaVersion"))
+    if is_index:
+        _check_index(manifest, manifest_known)
+        return _checked_digest(body, reference, media_type)
     config = manifest.get("config")
     layers = manifest.get("layers")
     if not isinstance(config, dict) or not isinstance(layers, list):
@@ -48,6 +53,26 @@ def check_manifest(body, reference, header_type, blob_known):
         if not blob_known(digest):
             raise RegistryHTTPError(400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to "
                                     "registry", detail={"digest": digest})
+    return _checked_digest(body, reference, media_type)
+
+
+def _check_index(index, manifest_known):
+    """Every entry of an index names a manifest pushed here before it (clients push
+    the children by digest, then the index)."""
+    children = index.get("manifests")
+    if not isinstance(children, list) or not children:
+        raise RegistryHTTPError(400, "MANIFEST_INVALID", "index lists no manifests")
+    for desc in children:
+        digest = desc.get("digest") if isinstance(desc, dict) else None
+        if not isinstance(digest, str) or not DIGEST_RE.match(digest):
+            raise RegistryHTTPError(400, "MANIFEST_INVALID", "bad descriptor digest %r"
+                                    % (digest,))
+        if not manifest_known(digest):
+            raise RegistryHTTPError(400, "MANIFEST_UNKNOWN", "the index names a manifest "
+                                    "not pushed first", detail={"digest": digest})
+
+
+def _checked_digest(body, reference, media_type):
     digest = model.sha256_digest(body)
     if ":" in reference and reference != digest:
         raise RegistryHTTPError(400, "DIGEST_INVALID", "manifest digest %s does not match "

@@ -36,7 +36,7 @@ class RegistryServer:
     def __init__(self, blob_dir=None, host="127.0.0.1", port=0, *, certfile=None,
                  keyfile=None, ssl_context=None, timeout=300.0, on_manifest=None,
                  manifest_lookup=None, blob_lookup=None, blob_fetch=None,
-                 keep_manifests=True):
+                 keep_manifests=True, accept_indexes=False):
         self.blob_dir = blob_dir
         self.host = host
         self.requested_port = int(port)
@@ -51,6 +51,7 @@ class RegistryServer:
         self.blob_lookup = blob_lookup
         self.blob_fetch = blob_fetch
         self.keep_manifests = keep_manifests
+        self.accept_indexes = accept_indexes    # indexes whose children were pushed here
         self.store = None
         self.port = None
         self._httpd = None
@@ -174,8 +175,11 @@ class RegistryServer:
 
     def put_manifest(self, name, reference, body, header_type=""):
         """Validate a pushed manifest, run on_manifest, remember it; returns its digest."""
+        known = (lambda digest: self.pushed_manifest(name, digest) is not None) \
+            if self.accept_indexes else None
         media_type, digest = check_manifest(body, reference, header_type,
-                                            lambda digest: self.blob_known(name, digest))
+                                            lambda digest: self.blob_known(name, digest),
+                                            known)
         if self.on_manifest is not None:
             self.on_manifest(name, reference, body, media_type)
         if self.keep_manifests:

@@ -1,59 +1,48 @@
-"""An image pushed into the embedded registry (occystrap/server) as an ImageSource, so
-api.copy() can run it through filters into any sink (proxy, dockerpush://)."""
+"""An image pushed into the embedded registry (occystrap/server) as a tree source, so
+api.copy() can run it through filters into any sink (proxy, dockerpush://).
+
+An index pushed there (`skopeo copy --all`, `buildah manifest push --all`) arrives
+after its children, which were pushed by digest: child() finds them in the server.
+"""
 from .. import model
-from ..compression import from_media_type
 from ..errors import InputError
-from ..jsonparse import parse_json
-from .base import ImageSource, LayerRef
+from ..model.tree import ImageManifest, parse_node
+from .treesource import TreeSource
 
 
-class PushedImage(ImageSource):
-    """An image pushed into a RegistryServer: its manifest plus the blob store's files."""
+class PushedImage(TreeSource):
+    """An image or index pushed into a RegistryServer, blobs in its store.  platforms
+    is what a copy of an index selects: the proxy forwards every platform."""
 
-    def __init__(self, server, name, manifest_bytes, media_type=None, reference="latest"):
+    def __init__(self, server, name, manifest_bytes, media_type=None, reference="latest",
+                 platforms="all"):
         self.server = server
-        self.image = name
+        self.image = self.name = name
         self.tag = reference
+        self.platforms = platforms
+        self._platform = ("linux", "amd64", "")
+        self._view = None
+        self._root = self._node(manifest_bytes, media_type or "")
+
+    def _node(self, raw, declared):
         try:
-            manifest = parse_json(manifest_bytes)
+            return parse_node(raw, declared)
         except ValueError as exc:
-            raise InputError("pushed manifest of %s is not valid JSON: %s" % (name, exc)) from None
-        if not isinstance(manifest, dict):
-            raise InputError("pushed manifest of %s is not a JSON object" % name)
-        if "manifests" in manifest:
-            raise InputError("manifest lists are not supported (%s:%s)" % (name, reference))
-        self._manifest = manifest
-        self.raw_manifest = manifest_bytes
-        self.media_type = media_type or manifest.get("mediaType") or model.DOCKER_MANIFEST
-        self._config = None
+            raise InputError("pushed manifest of %s: %s" % (self.name, exc)) from None
 
-    def manifest(self):
-        return self._manifest
+    def child(self, desc):
+        found = self.server.pushed_manifest(self.name, desc.digest)
+        if found is None:
+            raise InputError("manifest %s of the index %s:%s was not pushed"
+                             % (desc.digest, self.name, self.tag))
+        node = self._node(found[0], found[1])
+        if not isinstance(node, ImageManifest):
+            raise InputError("nested manifest list in %s:%s" % (self.name, self.tag))
+        return node
 
-    def config_bytes(self):
-        if self._config is None:
-            with self.server.store.open(self._manifest["config"]["digest"]) as f:
-                self._config = f.read()
-        return self._config
+    def open_blob(self, desc):
+        return self.server.store.open(desc.digest)
 
-    def layers(self):
-        try:
-            diff_ids = model.config_diff_ids(parse_json(self.config_bytes()))
-        except ValueError as exc:
-            raise InputError("image config of %s is not valid: %s" % (self.image, exc)) from None
-        layers = self._manifest.get("layers") or []
-        if diff_ids and len(diff_ids) != len(layers):
-            raise InputError("%s: config lists %d diff_ids but the manifest %d layers"
-                             % (self.image, len(diff_ids), len(layers)))
-        refs = []
-        store = self.server.store
-        for index, desc in enumerate(layers):
-            digest = desc["digest"]
-            diff_id = diff_ids[index] if diff_ids else None
-            media_type = desc.get("mediaType")
-            refs.append(LayerRef(
-                index=index, name=model.digest_hex(diff_id or digest),
-                open=lambda d=digest: store.open(d), diff_id=diff_id, digest=digest,
-                size=store.size(digest) or desc.get("size"), media_type=media_type,
-                compression=from_media_type(media_type)))
-        return refs
+    def layer_name(self, desc, diff_id):
+        """Layers are named by diff_id, as the save formats dockerpush:// replaces."""
+        return model.digest_hex(diff_id or desc.digest)

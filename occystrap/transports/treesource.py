@@ -31,6 +31,10 @@ class TreeSource(ImageSource):
     def open_blob(self, desc):
         raise NotImplementedError
 
+    def layer_name(self, desc, diff_id):
+        """The element name of a layer (search and inspect output): its blob digest."""
+        return model.digest_hex(desc.digest)
+
     # -- the selected image (ImageSource) ------------------------------------------------
     @property
     def selected(self):
@@ -107,7 +111,9 @@ class ManifestImage(ImageSource):
         if diff_ids and len(diff_ids) != len(layers):
             raise InputError("%s: config lists %d diff_ids but the manifest %d layers"
                              % (self.source.name, len(diff_ids), len(layers)))
-        return [LayerRef(index=index, name=model.digest_hex(desc.digest),
+        names = [self.source.layer_name(desc, diff_ids[index] if diff_ids else None)
+                 for index, desc in enumerate(layers)]
+        return [LayerRef(index=index, name=names[index],
                          open=lambda d=desc: self.source.open_blob(d),
                          diff_id=diff_ids[index] if diff_ids else None, digest=desc.digest,
                          size=desc.size, media_type=desc.media_type or None, descriptor=desc)

@@ -30,6 +30,7 @@ from tests import imagebuilder as ib
 from tests import peers
 from tests.faultproxy import FaultProxy
 from tests.cli import REPO, occystrap
+from tests.multiarch import multiarch_fixture  # noqa: F401  (fixture `multiarch`)
 
 pytestmark = pytest.mark.functional
 
@@ -739,3 +740,58 @@ def test_proxy_headers_never_carry_crlf(registry, proxies):
         assert status.startswith(b"HTTP/1.1 4"), (request, status)
         assert not any(line.lower().startswith(b"x-injected") for line in headers), headers
     assert proxy.stop() == 0
+
+
+# -- multi-platform images through the proxy --------------------------------------------
+
+def _index_children(registry_url, repository, tag):
+    """(index, [child manifests]) of registry_url/repository:tag, read back raw."""
+    index = json.loads(skopeo_raw("docker://%s/%s:%s" % (registry_url, repository, tag)))
+    children = [json.loads(skopeo_raw("docker://%s/%s@%s" % (registry_url, repository,
+                                                               entry["digest"])))
+                for entry in index["manifests"]]
+    return index, children
+
+
+def skopeo_raw(ref):
+    return peers.skopeo("inspect", "--raw", "--tls-verify=false", ref).stdout
+
+
+@pytest.mark.parametrize("kind", ["oci", "v2s2"])
+def test_index_push_through_proxy(registry, proxies, multiarch, tmp_path, kind):
+    """`skopeo copy --all` pushes the children by digest, then the index by tag: the
+    proxy filters every child and forwards a new index of the same kind."""
+    proxy = proxies(registry.url)
+    target = "occy/multi-%s" % kind
+    peers.skopeo("copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false",
+                 multiarch.docker_ref(kind), "docker://%s/%s:1" % (proxy.url, target))
+    source, source_children = _index_children(registry.url, multiarch.repo, kind)
+    index, children = _index_children(registry.url, target, "1")
+    assert index["mediaType"] == source["mediaType"]
+    assert [e["platform"] for e in index["manifests"]] == \
+        [e["platform"] for e in source["manifests"]]
+    for old, new in zip(source_children, children):
+        assert new["mediaType"] == old["mediaType"]
+        assert {layer["digest"] for layer in new["layers"]}.isdisjoint(
+            layer["digest"] for layer in old["layers"])
+    assert_normalized(registry.url, target + ":1", tmp_path)
+    peers.skopeo("copy", "--all", "--src-tls-verify=false",
+                 "docker://%s/%s:1" % (registry.url, target), "oci:%s:x" % (tmp_path / "o"))
+    assert proxy.stop() == 0
+    assert "Pushed 1 images (0 failed)" in proxy.stderr
+
+
+def test_pull_through_serves_an_index(proxies, multiarch, tmp_path):
+    with peers.Registry() as downstream:
+        proxy = proxies(downstream.url, "-u", multiarch.url)
+        assert READY_PULL in proxy.stderr
+        peers.skopeo("copy", "--all", "--src-tls-verify=false",
+                     "docker://%s/%s:oci" % (proxy.url, multiarch.repo),
+                     "oci:%s:x" % (tmp_path / "pulled"))
+        index, children = _index_children(downstream.url, multiarch.repo, "oci")
+        assert [e["platform"]["architecture"] for e in index["manifests"]] == \
+            ["amd64", "arm64"]
+        _source, source_children = _index_children(multiarch.url, multiarch.repo, "oci")
+        assert children[0]["layers"] != source_children[0]["layers"]    # filtered
+        assert_normalized(downstream.url, multiarch.repo + ":oci", tmp_path)
+        assert proxy.stop() == 0
