@@ -21,7 +21,8 @@ from .layers import copy_blob, run_layer
 from .model import config_diff_ids
 from .progress import Progress
 from .transports import checked, open_sink, open_source
-from .transports.base import ImageSink, LayerResult, LayerWriter, RestartLayer, layer_threads
+from .transports.base import (Helpers, ImageSink, LayerResult, LayerWriter, RestartLayer,
+                              layer_threads)
 from .transports.outpath import same_file
 from .uri import parse_uri
 
@@ -81,6 +82,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         progress = Progress()
     run = Run(filters, parallel, progress, layer_cache, damaged, out)
     run.referrers = referrers
+    sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
         _refuse_overlaps(source, sink, filters)
         try:
@@ -98,6 +100,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         errors = sink.verify(verify_full) if verify or verify_full else None
     finally:
         sink.close()
+        run.helpers.join()
     return CopyReport(layers=len(results), bytes=sum(r.size or r.blob_size for r in results),
                       seconds=time.monotonic() - start, results=results,
                       verify_errors=errors)
@@ -121,6 +124,7 @@ class Run:
         self.out = out              # where observers (search, inspect) report
         self.written = {}           # source blob digest -> LayerResult
         self.referrers = False      # --referrers: copy what refers to the images too
+        self.helpers = Helpers()    # the sink's threads (upload senders, expansion)
         self._caches = []
 
     @property

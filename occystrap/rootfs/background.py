@@ -11,16 +11,17 @@ from .expand import LayerExpander
 
 
 class BackgroundExpander:
-    def __init__(self, root):
+    """Applies layers in order as they arrive, in a thread from helpers (the copier's
+    transports.base.Helpers)."""
+
+    def __init__(self, root, helpers):
         self._expander = LayerExpander(root)
         self._ready = {}                # index -> layer path, not yet applied
         self._next = 0                  # index of the next layer to apply
         self._error = None
         self._cancelled = False
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="occystrap-expand",
-                                        daemon=True)
-        self._thread.start()
+        self._thread = helpers.start(self._run, name="occystrap-expand")
 
     def add(self, index, layer_path):
         """Layer `index` (0 = bottom) is complete at layer_path.  Re-raises an error the

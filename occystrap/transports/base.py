@@ -5,7 +5,10 @@ stream (open_layer -> write -> commit) and learn the layer's digest only at its 
 like go-containerregistry's streaming layers; api.copy alone owns threads and order.
 """
 import dataclasses
+import logging
 import os
+import threading
+import time
 from typing import Callable, Optional
 
 from ..model import platforms
@@ -68,6 +71,51 @@ def layer_threads(parallel, source, sink=None):
     if source.network or (sink is not None and sink.network):
         return parallel
     return max(1, min(parallel, cpus))
+
+
+LOG = logging.getLogger(__name__)
+
+
+class Helpers:
+    """The threads a sink needs beside the copier's layer threads: an upload's sender,
+    a background expansion.  The copier makes one Helpers per copy and hands it to the
+    sink (ImageSink.helpers) before anything starts, and joins whatever still runs when
+    the copy ends, so no thread outlives its copy."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._threads = set()
+
+    def start(self, target, *args, name="occystrap-helper"):
+        thread = threading.Thread(target=self._run, args=(target, args), name=name,
+                                  daemon=True)
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return thread
+
+    def _run(self, target, args):
+        try:
+            target(*args)
+        finally:
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    @property
+    def running(self):
+        with self._lock:
+            return len(self._threads)
+
+    def join(self, timeout=10.0):
+        """Wait for every helper, at most timeout seconds in all (one blocked in a
+        network read is abandoned, as a daemon thread, rather than hang the exit)."""
+        with self._lock:
+            threads = list(self._threads)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if self.running:
+            LOG.debug("%d helper thread(s) still running after the copy", self.running)
 
 
 def wanted_platforms(uri, options):
@@ -184,6 +232,7 @@ class ImageSink:
     stores_manifests = False    # writes manifests as given: byte-exact copies possible
     requested_compression = None    # what the user asked for; None: keep the source's
     blob_origin = None      # Origin of the blobs it writes, when others may mount them
+    helpers = Helpers()     # the copier gives each copy its own (api.copy)
     scheme = None           # set by transports.register
     reference = None        # a tree sink's tag; None while an index's child is written
     last_manifest = None    # (digest, size, media type) of the manifest finish() wrote

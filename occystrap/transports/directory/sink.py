@@ -131,7 +131,7 @@ class DirectorySink(ImageSink):
             self._staging_lock = _claim(self._staging)
         _remove_claimed(leftovers)
         os.chmod(self._staging, 0o755)  # mkdtemp makes it 0700; an image's "./" wins
-        self._expander = BackgroundExpander(self._staging)
+        self._expander = BackgroundExpander(self._staging, self.helpers)
 
     def _layer_path(self, result):
         return os.path.join(self.path, digest_hex(result.diff_id), "layer.tar")

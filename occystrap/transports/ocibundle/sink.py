@@ -32,7 +32,7 @@ class OciBundleSink(ImageSink):
                                        suffix=".partial", dir=parent)
         os.chmod(self._stage, 0o755)
         os.mkdir(os.path.join(self._stage, "layers"))
-        self._expander = BackgroundExpander(os.path.join(self._stage, "rootfs"))
+        self._expander = BackgroundExpander(os.path.join(self._stage, "rootfs"), self.helpers)
 
     def _committed(self, result, target, created):
         self.layers_written += 1

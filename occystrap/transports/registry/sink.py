@@ -88,10 +88,8 @@ class _Upload(LayerWriter):
         if self._location is None:
             self._location = self._sink._start_upload()
         self._queue = queue.Queue(maxsize=QUEUE_DEPTH)
-        self._sender = threading.Thread(target=self._send,
-                                        args=(list(self._window), self._queue),
-                                        name="occystrap-upload", daemon=True)
-        self._sender.start()
+        self._sender = self._sink.helpers.start(self._send, list(self._window), self._queue,
+                                                name="occystrap-upload")
 
     @staticmethod
     def _chunks(pending, pieces):
