@@ -217,8 +217,6 @@ class ImageSink:
     compression = "none"            # what the sink stores: none / gzip / zstd
     compression_level = None        # None: the codec's fast default
     layer_media_type = "application/vnd.docker.image.rootfs.diff.tar"
-    layers_written = 0
-    bytes_written = 0
     network = False     # layers go over the network (see ImageSource.network)
     local_path = None   # the local file the output replaces, if any
 

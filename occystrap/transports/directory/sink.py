@@ -140,8 +140,6 @@ class DirectorySink(ImageSink):
         if created:
             self._created.append(target)
             self._written[target] = result.size
-        self.layers_written += 1
-        self.bytes_written += result.size
         if self._expander is not None:
             self._expander.add(result.index, target)
 

@@ -22,7 +22,6 @@ from ..base import ImageSource, LayerRef
 
 class DirectorySource(ImageSource):
     OPTIONS = {"image": text, "tag": text}
-    thread_safe_blobs = True
 
     def __init__(self, path, image=None, tag=None):
         self.path = os.path.abspath(path)

@@ -48,14 +48,6 @@ class DockerSink(ImageSink):
             raise OutputError("docker:// output needs NAME[:TAG], not a digest: %s" % ref)
         return cls(name, tag, socket_of(uri), options.get("temp_dir"))
 
-    @property
-    def layers_written(self):
-        return self._tarball.layers_written if self._tarball else 0
-
-    @property
-    def bytes_written(self):
-        return self._tarball.bytes_written if self._tarball else 0
-
     def begin(self, source):
         self._api = DockerAPI(self.socket_path, OutputError)
         self._api.ping()                        # fail now, not after every layer is built

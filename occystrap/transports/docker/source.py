@@ -23,7 +23,6 @@ class DaemonSource(FetchedSource):
     """A source fetched from a Docker/podman daemon: the image must exist (inspect), then
     _fetch(api, ref, inspected, temp_dir) gets it; close() undoes a partial fetch."""
     OPTIONS = DAEMON_OPTIONS
-    thread_safe_blobs = True
 
     def __init__(self, name, tag, ref, socket_path, temp_dir=None, progress=None):
         self.image, self.tag = name, tag     # as the user named it (podman says localhost/…)

@@ -174,8 +174,6 @@ class MountsSink(ImageSink):
         stats = expand.extract_overlay_layer(tar_path, work)
         os.replace(work, os.path.join(layer_dir, "layer"))
         with self._lock:
-            self.layers_written += 1
-            self.bytes_written += result.size
             self.whiteouts += stats["whiteouts"]
 
     def finish(self, config_bytes, results):

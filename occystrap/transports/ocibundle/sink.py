@@ -35,8 +35,6 @@ class OciBundleSink(ImageSink):
         self._expander = BackgroundExpander(os.path.join(self._stage, "rootfs"), self.helpers)
 
     def _committed(self, result, target, created):
-        self.layers_written += 1
-        self.bytes_written += result.size
         self._expander.add(result.index, target)
 
     def open_layer(self, ref):

@@ -239,8 +239,6 @@ class OcidirSink(ImageSink):
         except BaseException:
             self._drop(temp)
             raise
-        self.layers_written += 1
-        self.bytes_written += size
 
     def _put_bytes(self, data):
         digest = model.sha256_digest(data)
@@ -301,8 +299,6 @@ class OcidirSink(ImageSink):
     def _committed(self, result, path, created):
         with self._lock:
             self._temps = {t for t in self._temps if os.path.exists(t)}
-        self.layers_written += 1
-        self.bytes_written += result.blob_size
 
     def finish(self, config_bytes, results):
         """The config, then the manifest built from the source's, under the tag (or

@@ -162,8 +162,6 @@ class TarballSink(ImageSink):
 
     def _written(self, name, size):
         self._names[name] = size
-        self.layers_written += 1
-        self.bytes_written += size
 
     def _drain(self):
         """Append spooled layers that are now due, in order (caller holds the lock)."""

@@ -18,7 +18,6 @@ from ..base import ImageSource, LayerRef
 
 
 class TarballSource(ImageSource):
-    thread_safe_blobs = True
 
     def __init__(self, path):
         self.path = self.local_path = path
