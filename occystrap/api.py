@@ -122,7 +122,8 @@ class Run:
         self.layer_cache = layer_cache
         self.damaged = damaged
         self.out = out              # where observers (search, inspect) report
-        self.written = {}           # source blob digest -> LayerResult
+        self._written = {}          # source blob digest -> Future of its LayerResult
+        self._lock = threading.Lock()
         self.referrers = False      # --referrers: copy what refers to the images too
         self.helpers = Helpers()    # the sink's threads (upload senders, expansion)
         self._caches = []
@@ -130,6 +131,30 @@ class Run:
     @property
     def changes_content(self):
         return any(f.changes_content for f in self.filters)
+
+    def once(self, digest, make):
+        """(result, shared): make() the first time a blob digest (or another key) is
+        asked for in this run; whoever asks later (another platform) waits for that
+        result and shares it.  The first asker was always submitted first, so no
+        waiter holds a thread its maker needs."""
+        if not digest:
+            return make(), False
+        with self._lock:
+            future = self._written.get(digest)
+            mine = future is None
+            if mine:
+                future = self._written[digest] = concurrent.futures.Future()
+        if not mine:
+            return future.result(), True
+        try:
+            result = make()
+        except BaseException as exc:
+            with self._lock:
+                del self._written[digest]
+            future.set_exception(exc)
+            raise
+        future.set_result(result)
+        return result, False
 
     def cache_for(self, sink):
         """The run's CopyCache for sink: one for all the images it writes, so its
@@ -151,24 +176,38 @@ class Run:
 class ImageResult:
     results: list           # LayerResults in manifest order
     config_bytes: bytes
+    manifest: tuple = None  # (digest, size, media type) the sink wrote, when it says
 
 
 def copy_image(source, sink, run):
     """Copy one image (source: an ImageSource) through run's filters into sink and
     finish it there (its manifest under the sink's reference)."""
-    refs = source.layers()
-    sink.begin(source)      # inside: a begin cut short (a signal) is cleaned up too
+    return copy_images([source], sink, run)[0]
+
+
+def copy_images(images, sink, run):
+    """Copy images (ImageSources of one format) into sink: their layers in one pool, so
+    one platform's layers start while another's still run, then each image finished
+    in order (config, manifest, the filters' reports); returns [ImageResult]."""
+    refs = [image.layers() for image in images]
+    sink.begin(images[0])   # inside: a begin cut short (a signal) is cleaned up too
     cached = run.cache_for(sink)
-    run.progress.layers += len(refs)
-    results = _run_layers(refs, run.filters, sink,
-                          layer_threads(run.parallel, source, sink), run.progress, cached,
-                          run.damaged, run.written)
-    config_bytes = rewrite_config(source.config_bytes(), results, run.filters)
-    sink.finish(config_bytes, results)
-    for filt in run.filters:        # each image's report (one per platform of an index)
-        filt.finish(source, results, run.out)
-        filt.stages.clear()
-    return ImageResult(results, config_bytes)
+    run.progress.layers += sum(len(image_refs) for image_refs in refs)
+    flat = [ref for image_refs in refs for ref in image_refs]
+    results = _run_layers(flat, run.filters, sink, layer_threads(run.parallel, images[0], sink),
+                          run.progress, cached, run.damaged, run.once)
+    done = []
+    for image, image_refs in zip(images, refs):
+        mine, results = results[:len(image_refs)], results[len(image_refs):]
+        if len(images) > 1:
+            sink.begin(image)           # the image's own manifest format
+        config_bytes = rewrite_config(image.config_bytes(), mine, run.filters)
+        sink.finish(config_bytes, mine)
+        for filt in run.filters:        # each image's report (one per platform of an index)
+            filt.finish(image, mine, run.out)
+            filt.stages.clear()
+        done.append(ImageResult(mine, config_bytes, sink.last_manifest))
+    return done
 
 
 def _refuse_overlaps(source, sink, filters):
@@ -222,11 +261,18 @@ def keeps_blob(ref, sink):
 
 
 def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=None,
-               written=None):
-    if written is not None and ref.digest in written:     # another platform's layer
-        result = dataclasses.replace(written[ref.digest], index=ref.index, source=ref)
+               once=None):
+    if once is None:
+        return _make_layer(ref, filters, sink, progress, cached, stop, damaged)
+    result, shared = once(ref.digest, lambda: _make_layer(ref, filters, sink, progress,
+                                                          cached, stop, damaged))
+    if shared:                                  # another platform's layer, made once
+        result = dataclasses.replace(result, index=ref.index, source=ref)
         progress.layer_done(result, reused=True)
-        return result
+    return result
+
+
+def _make_layer(ref, filters, sink, progress, cached, stop, damaged):
     filters = [f for f in filters if f.applies_to(ref)]
     same_blob = not filters and keeps_blob(ref, sink)
     reused = None
@@ -240,7 +286,6 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
         reused = cached.reuse(ref)
     if reused is not None:
         progress.layer_done(reused, reused=True)
-        _remember(written, ref, reused)
         return reused
     while True:
         try:
@@ -266,13 +311,7 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
     if cached is not None:
         cached.remember(ref, result)        # keyed by this layer's own input (E.2 #6, bug A)
     progress.layer_done(result)
-    _remember(written, ref, result)
     return result
-
-
-def _remember(written, ref, result):
-    if written is not None and ref.digest:
-        written[ref.digest] = result
 
 
 def _write_layer(ref, filters, sink, same_blob, stop, progress):
@@ -301,14 +340,14 @@ def _write_layer(ref, filters, sink, same_blob, stop, progress):
 
 
 def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=None,
-                written=None):
+                once=None):
     if parallel == 1 or len(refs) < 2:
-        return [_one_layer(ref, filters, sink, progress, cached, None, damaged, written)
+        return [_one_layer(ref, filters, sink, progress, cached, None, damaged, once)
                 for ref in refs]
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
         futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop,
-                               damaged, written) for ref in refs]
+                               damaged, once) for ref in refs]
         try:
             return [future.result() for future in futures]
         except BaseException:

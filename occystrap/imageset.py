@@ -13,6 +13,7 @@ import logging
 import threading
 
 from . import compression
+from .api import copy_image, copy_images    # api imports this module only when it copies
 from .errors import InputError, OutputError
 from .model import platforms
 from .model.tree import ImageIndex, rebuilt_index
@@ -46,12 +47,21 @@ def copy_tree(source, sink, run):
     positions = platforms.select_many(root.json, source.platforms)
     if not positions:
         raise InputError("the index lists no images")
+    nodes = [source.child(root.manifests[position]) for position in positions]
     results, children = [], {}
-    for position in positions:
-        desc = root.manifests[position]
-        node = source.child(desc)
-        written, children[position] = _copy_image(source, sink, run, node, True)
-        results.extend(written)
+    if _together(nodes, sink, run):
+        saved, sink.reference = sink.reference, None        # children go by digest
+        try:
+            images = copy_images([source.image_of(node) for node in nodes], sink, run)
+        finally:
+            sink.reference = saved
+        for position, image in zip(positions, images):
+            results.extend(image.results)
+            children[position] = image.manifest
+    else:
+        for position, node in zip(positions, nodes):
+            written, children[position] = _copy_image(source, sink, run, node, True)
+            results.extend(written)
     raw = rebuilt_index(root, positions, children)
     sink.put_index(raw, root.media_type, sink.reference)
     digests = [root.digest] + [root.manifests[p].digest for p in positions]
@@ -107,6 +117,15 @@ def exact(node, sink, run):
                                  for d in node.layers)
 
 
+def _together(nodes, sink, run):
+    """Whether an index's children are rewritten in one pool (api.copy_images): each
+    is rewritten (not copied as stored), they share one manifest format, and every
+    filter changes content (an observer's per-layer state is per image)."""
+    return (len(nodes) > 1 and not any(exact(node, sink, run) for node in nodes)
+            and len({node.media_type for node in nodes}) == 1
+            and all(f.changes_content for f in run.filters))
+
+
 def _copy_image(source, sink, run, node, child):
     """Write one image, under the sink's reference or (child: an index's entry) its
     digest; return (LayerResults, (digest, size, media type) of its manifest)."""
@@ -115,7 +134,6 @@ def _copy_image(source, sink, run, node, child):
         results = _copy_blobs(source, sink, run, node)
         sink.put_manifest(node.raw, node.media_type, reference or node.digest)
         return results, (node.digest, len(node.raw), node.media_type)
-    from .api import copy_image
     saved, sink.reference = sink.reference, reference   # None: the sink puts it by digest
     try:
         written = copy_image(source.image_of(node), sink, run)
@@ -136,17 +154,21 @@ def _copy_blobs(source, sink, run, node):
             raise InputError("copy stopped")
         result = LayerResult(index=position - 1, diff_id=None, size=0, digest=desc.digest,
                              blob_size=desc.size or 0, media_type=desc.media_type)
-        reused = run.written.get(desc.digest) is not None or sink.try_reuse(desc)
-        if not reused:
+
+        def put():
+            if sink.try_reuse(desc):
+                return True
             task = run.progress.task("blob %s" % desc.digest[7:19], desc.size)
             try:
                 with source.open_blob(desc) as blob:
                     sink.put_blob(desc, task.counted(blob))
             finally:
                 task.close()
-        run.written[desc.digest] = result
+            return False
+
+        reused, shared = run.once(("stored", desc.digest), put)
         if position:
-            run.progress.layer_done(result, reused=reused)
+            run.progress.layer_done(result, reused=reused or shared)
         return result
 
     if threads == 1:
