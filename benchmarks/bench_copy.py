@@ -71,7 +71,7 @@ def test_copy(benchmark, native_only, corpus, shm_tmp, group, parallel):
 @pytest.mark.parametrize("parallel", [1, 2])
 @pytest.mark.benchmark(group="check-full")
 def test_check(benchmark, native_only, corpus, parallel):
-    from occystrap.check import run_checks
+    from occystrap.report.check import run_checks
     from occystrap.transports import open_source
     from occystrap.uri import parse_uri
 

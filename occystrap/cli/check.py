@@ -1,7 +1,7 @@
 """`occystrap check [--fast] SOURCE` (B.5): validate an image; exit 1 on any error."""
 import click
 
-from ..check import render_set_text, run_set_checks, set_to_json
+from ..report.check import render_set_text, run_set_checks, set_to_json
 from ..transports import open_source
 from ..uri import parse_uri
 from . import cli

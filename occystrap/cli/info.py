@@ -3,7 +3,7 @@ import json
 
 import click
 
-from ..info import image_info, render_text
+from ..report.info import image_info, render_text
 from ..transports import open_source
 from ..uri import parse_uri
 from . import cli

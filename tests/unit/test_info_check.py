@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from occystrap import check as check_mod
-from occystrap import info as info_mod
+from occystrap.report import check as check_mod
+from occystrap.report import info as info_mod
 from occystrap.transports.base import ImageSource, LayerRef
 from tests import imagebuilder as ib
 from tests.cli import occystrap

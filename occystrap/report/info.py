@@ -8,12 +8,12 @@ prettytable is not a dependency).
 import textwrap
 import unicodedata
 
-from ._native import IMPLEMENTATION
-from .compression import from_media_type
-from .errors import InputError
-from .jsonparse import parse_json
-from .model import format_size
-from .model.tree import ImageIndex, platform_name
+from .._native import IMPLEMENTATION
+from ..compression import from_media_type
+from ..errors import InputError
+from ..jsonparse import parse_json
+from ..model import format_size
+from ..model.tree import ImageIndex, platform_name
 
 DIGEST_WIDTH = 25           # digests in tables: first 25 characters + "..."
 CREATED_BY_WIDTH = 50       # max width of the Created By column (wraps)

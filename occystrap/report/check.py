@@ -12,13 +12,13 @@ import dataclasses
 import hashlib
 import json
 
-from ._native import rewrite
-from ._native._common import OPAQUE_MARKER, TarError, WHITEOUT_PREFIX
-from .filters.base import Filter
+from .._native import rewrite
+from .._native._common import OPAQUE_MARKER, TarError, WHITEOUT_PREFIX
+from ..filters.base import Filter
+from ..model import format_size, platforms
+from ..model.tree import ImageIndex, platform_name
+from ..uri import FilterSpec
 from .info import compression_of, load_config, truncate_digest
-from .model import format_size, platforms
-from .model.tree import ImageIndex, platform_name
-from .uri import FilterSpec
 
 ERROR = "error"
 WARNING = "warning"
@@ -85,7 +85,7 @@ def run_set_checks(source, fast=False, parallel=4):
     source's index (all, or a list), else the one image."""
     multi = _multi(source)
     if not fast:
-        from .api import NullSink, copy
+        from ..api import NullSink, copy
         checks = LayerChecks(multi)
         copy(source, NullSink(), [checks], parallel=parallel, verify=False, damaged=[])
         return checks.reports
