@@ -30,6 +30,7 @@ from tests import imagebuilder as ib
 from tests import peers
 from tests.faultproxy import FaultProxy
 from tests.cli import REPO, occystrap
+from tests import multiarch as ma
 from tests.multiarch import multiarch_fixture  # noqa: F401  (fixture `multiarch`)
 
 pytestmark = pytest.mark.functional
@@ -795,3 +796,25 @@ def test_pull_through_serves_an_index(proxies, multiarch, tmp_path):
         assert children[0]["layers"] != source_children[0]["layers"]    # filtered
         assert_normalized(downstream.url, multiarch.repo + ":oci", tmp_path)
         assert proxy.stop() == 0
+
+
+def test_buildah_manifest_push_all_through_proxy(registry, proxies, multiarch, tmp_path):
+    """`buildah manifest push --all` of a list made from the index: the proxy forwards
+    a filtered OCI index with both platforms."""
+    buildah = ma.Buildah(str(tmp_path / "buildah"))
+    buildah("manifest", "create", "localhost/proxied:1")
+    buildah("manifest", "add", "--all", "--tls-verify=false", "localhost/proxied:1",
+            multiarch.docker_ref("oci"))
+    proxy = proxies(registry.url)
+    try:
+        buildah("manifest", "push", "--all", "--format", "oci", "--tls-verify=false",
+                "localhost/proxied:1", "docker://%s/occy/buildah-multi:1" % proxy.url)
+    finally:
+        peers.unmount_under(str(tmp_path / "buildah"))
+    index, children = _index_children(registry.url, "occy/buildah-multi", "1")
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert [e["platform"]["architecture"] for e in index["manifests"]] == ["amd64", "arm64"]
+    _source, source_children = _index_children(registry.url, multiarch.repo, "oci")
+    assert [c["layers"] for c in children] != [c["layers"] for c in source_children]
+    assert_normalized(registry.url, "occy/buildah-multi:1", tmp_path)
+    assert proxy.stop() == 0
