@@ -176,8 +176,36 @@ class ImageSource:
 
 class FetchedSource(ImageSource):
     """A source that first fetches the image (docker save, a daemon push) and then reads
-    it like another source, `self._image`."""
+    it like another source, `self._image`, its descriptor tree included (a daemon's
+    push has one, so it can be copied on as stored)."""
     _image = None
+
+    def root(self):
+        return self._image.root()
+
+    def child(self, desc):
+        return self._image.child(desc)
+
+    def open_blob(self, desc):
+        return self._image.open_blob(desc)
+
+    def image_of(self, node):
+        return self._image.image_of(node)
+
+    def select_one(self, node):
+        return self._image.select_one(node)
+
+    @property
+    def platforms(self):
+        return self._image.platforms
+
+    @property
+    def manifest_media_type(self):
+        return self._image.manifest_media_type
+
+    @property
+    def manifest_raw(self):
+        return self._image.manifest_raw
 
     def manifest(self):
         return self._image.manifest()

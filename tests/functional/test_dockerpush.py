@@ -19,6 +19,7 @@ import tarfile
 
 import pytest
 
+from occystrap.model import format_size
 from tests import imagebuilder as ib
 from tests import peers
 from tests.cli import occystrap
@@ -231,3 +232,26 @@ def test_push_error_is_one_line(podman_blocked, tmp_path):
     assert not out.exists()
     assert_clean(podman_blocked, tmp_path, repository)
     assert podman_blocked.inspect_image(ref)["RepoTags"] == [ref]
+
+
+def test_unfiltered_push_to_a_registry_is_what_the_daemon_pushes(dockerd, registry, tmp_path):
+    """dockerpush:// -> registry:// copies the daemon's push as it is: the daemon's own
+    `docker push` of the same image to the same registry gives the same manifest
+    digest, and no layer is decompressed on the way (Summary: the stored bytes)."""
+    ref = "example.com/occy-dp/exact:1"
+    load_image(dockerd, tmp_path, ref)
+    direct = "%s/occy-dp/direct:1" % registry.url
+    dockerd.docker("tag", ref, direct)
+    dockerd.docker("push", direct)
+    proc = run("--insecure", "process", push_uri(dockerd, ref),
+               "registry://%s/occy-dp/through:1" % registry.url, tmp=tmp_path)
+    mine = peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                        "docker://%s/occy-dp/through:1" % registry.url).stdout
+    theirs = peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                          "docker://" + direct).stdout
+    assert hashlib.sha256(mine.encode()).hexdigest() == \
+        hashlib.sha256(theirs.encode()).hexdigest()
+    stored = sum(layer["size"] for layer in json.loads(mine)["layers"])
+    assert "Summary: 3 layers, %s," % format_size(stored) in proc.stderr, proc.stderr
+    rmi(dockerd, direct)
+    rmi(dockerd, ref)
