@@ -341,13 +341,20 @@ def _write_layer(ref, filters, sink, same_blob, stop, progress):
 
 def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=None,
                 once=None):
-    if parallel == 1 or len(refs) < 2:
-        return [_one_layer(ref, filters, sink, progress, cached, None, damaged, once)
-                for ref in refs]
+    return in_pool(parallel, lambda ref, stop: _one_layer(ref, filters, sink, progress,
+                                                          cached, stop, damaged, once), refs)
+
+
+def in_pool(threads, work, items):
+    """[work(item, stop) for item in items], in up to `threads` threads, results in
+    the items' order.  When one fails (or the copy is signalled) `stop` is set, so the
+    others give up at their next chunk, and the first error is raised once all have
+    ended.  With one thread, or one item, stop is None and nothing is started."""
+    if threads == 1 or len(items) < 2:
+        return [work(item, None) for item in items]
     stop = threading.Event()
-    with concurrent.futures.ThreadPoolExecutor(parallel, "occystrap-layer") as pool:
-        futures = [pool.submit(_one_layer, ref, filters, sink, progress, cached, stop,
-                               damaged, once) for ref in refs]
+    with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-layer") as pool:
+        futures = [pool.submit(work, item, stop) for item in items]
         try:
             return [future.result() for future in futures]
         except BaseException:
@@ -356,6 +363,20 @@ def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=No
                 future.cancel()
             concurrent.futures.wait(futures)
             raise
+
+
+class StoppableReader:
+    """A file object that raises CopyStopped once the copy stops: a blob copied as
+    stored gives up at its next chunk, as a layer writer does (_StoppableWriter)."""
+
+    def __init__(self, fileobj, stop):
+        self._fileobj = fileobj
+        self._stop = stop
+
+    def read(self, size=-1):
+        if self._stop is not None and self._stop.is_set():
+            raise CopyStopped("copy stopped")
+        return self._fileobj.read(size)
 
 
 class _NullWriter(LayerWriter):

@@ -8,12 +8,11 @@ it is (put_blob, put_manifest, put_index), so all digests stay the same and no l
 decompressed.  Otherwise each selected image goes through api.copy_image (the layer
 pipeline), the children first and a new index, pruned to the selected platforms, last.
 """
-import concurrent.futures
 import logging
-import threading
 
 from . import compression
-from .api import copy_image, copy_images    # api imports this module only when it copies
+# api imports this module only when it copies, so importing api here is no cycle
+from .api import StoppableReader, copy_image, copy_images, in_pool
 from .errors import InputError, OutputError
 from .model import platforms
 from .model.tree import ImageIndex, rebuilt_index
@@ -74,9 +73,6 @@ def _referrers(source, sink, run, digests, unchanged):
     attestations), byte for byte; a rewritten image drops them, since a signature of
     the source no longer matches it, and says so."""
     if not run.referrers:
-        return
-    if not hasattr(source, "referrers"):
-        LOG.warning("--referrers: a %s source has no referrers to copy", type(source).__name__)
         return
     found = [(digest, tag, node) for digest in digests
              for tag, node in source.referrers(digest)]
@@ -144,16 +140,11 @@ def _copy_image(source, sink, run, node, child):
 
 def _copy_blobs(source, sink, run, node):
     """Every blob of node, as stored, in run's threads; the config first."""
-    blobs = [node.config] + list(node.layers)
+    blobs = list(enumerate([node.config] + list(node.layers)))
     run.progress.layers += len(node.layers)
-    threads = layer_threads(run.parallel, source, sink)
-    stop = threading.Event()
 
-    def one(position, desc):
-        if stop.is_set():
-            raise InputError("copy stopped")
-        result = LayerResult(index=position - 1, diff_id=None, size=0, digest=desc.digest,
-                             blob_size=desc.size or 0, media_type=desc.media_type)
+    def one(item, stop):
+        position, desc = item
 
         def put():
             if sink.try_reuse(desc):
@@ -161,27 +152,16 @@ def _copy_blobs(source, sink, run, node):
             task = run.progress.task("blob %s" % desc.digest[7:19], desc.size)
             try:
                 with source.open_blob(desc) as blob:
-                    sink.put_blob(desc, task.counted(blob))
+                    sink.put_blob(desc, StoppableReader(task.counted(blob), stop))
             finally:
                 task.close()
             return False
 
         reused, shared = run.once(("stored", desc.digest), put)
+        result = LayerResult(index=position - 1, diff_id=None, size=0, digest=desc.digest,
+                             blob_size=desc.size or 0, media_type=desc.media_type)
         if position:
             run.progress.layer_done(result, reused=reused or shared)
         return result
 
-    if threads == 1:
-        done = [one(position, desc) for position, desc in enumerate(blobs)]
-    else:
-        with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-blob") as pool:
-            futures = [pool.submit(one, position, desc) for position, desc in enumerate(blobs)]
-            try:
-                done = [future.result() for future in futures]
-            except BaseException:
-                stop.set()
-                for future in futures:
-                    future.cancel()
-                concurrent.futures.wait(futures)
-                raise
-    return done[1:]
+    return in_pool(layer_threads(run.parallel, source, sink), one, blobs)[1:]

@@ -153,6 +153,11 @@ class ImageSource:
     def root(self):
         return None
 
+    def referrers(self, digest):
+        """[(tag or None, node)] of the manifests that refer to digest (signatures,
+        SBOMs, attestations) where the source keeps them; none by default."""
+        return []
+
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""
         return None
@@ -188,6 +193,9 @@ class FetchedSource(ImageSource):
 
     def open_blob(self, desc):
         return self._image.open_blob(desc)
+
+    def referrers(self, digest):
+        return self._image.referrers(digest)
 
     def image_of(self, node):
         return self._image.image_of(node)

@@ -201,3 +201,23 @@ def test_layer_cache_works_per_child(multiarch, tmp_path):
     raw_a = ma.skopeo_raw("docker://%s/imageset/cache-a:1" % multiarch.url)
     raw_b = ma.skopeo_raw("docker://%s/imageset/cache-b:1" % multiarch.url)
     assert ma.sha256(raw_a) == ma.sha256(raw_b)     # the same rewritten index
+
+
+def test_corrupt_blob_fails_an_exact_copy_and_leaves_no_tag(multiarch):
+    """A blob that does not hash to its descriptor is an error, in an exact copy too
+    (no decompression to catch it): one Error: line, exit 1, and no tag written."""
+    from tests.faultproxy import FaultProxy
+    arm = multiarch.child("oci", "arm64")
+    _ctype, _body, child = ma.get_manifest(multiarch.url, multiarch.repo, arm["digest"])
+    layer = child["layers"][1]["digest"]
+    with FaultProxy(multiarch.url) as proxy:
+        proxy.add("GET", r"/blobs/%s$" % layer, "corrupt", count=100)
+        proc = run("--platform", "all", "process",
+                   "registry://%s/%s:oci" % (proxy.address, multiarch.repo),
+                   "registry://%s/imageset/corrupt:1" % multiarch.url, check=False)
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and "failed digest verification" in errors[0], proc.stderr
+    listed = ma.peers.skopeo("list-tags", "--tls-verify=false",
+                             "docker://%s/imageset/corrupt" % multiarch.url, check=False)
+    assert listed.returncode != 0 or "1" not in json.loads(listed.stdout)["Tags"]
