@@ -1,5 +1,9 @@
 """Whole-file writes that readers never see half done: temp file in the same directory,
-then one rename.  The one home of write_atomic and dump_json (dir://, mounts://, oci://)."""
+then one rename; and the directory lock under which runs sharing an output directory
+change its shared files.  The one home of write_atomic, dump_json and locked (dir://,
+mounts://, oci://, ocidir://)."""
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
@@ -25,3 +29,15 @@ def write_atomic(path, data):
 def dump_json(value):
     """JSON as occystrap stores it on disk (indent 4, sorted keys, ASCII), as bytes."""
     return json.dumps(value, indent=4, sort_keys=True).encode()
+
+
+@contextlib.contextmanager
+def locked(path):
+    """Hold the flock of the directory path itself while a shared file in it (a
+    catalog, an index.json) is read, changed and replaced: two runs lose nothing."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -11,14 +11,13 @@ in one step (outpath.replace_tree), so PATH/<manifest> is always one whole tree.
 staging tree is flocked while its run lives; one nobody holds is a killed run's
 leftover, and the next expanding run into PATH deletes it.
 """
-import contextlib
 import fcntl
 import os
 import shutil
 import tempfile
 
 from ... import tarindex
-from ...atomicfile import dump_json, write_atomic
+from ...atomicfile import dump_json, locked, write_atomic
 from ...rootfs.background import BackgroundExpander
 from ...errors import OutputError
 from ...jsonparse import parse_json
@@ -37,17 +36,6 @@ def _read_or_none(path):
             return fileobj.read()
     except FileNotFoundError:
         return None
-
-
-@contextlib.contextmanager
-def _locked(path):
-    """Hold the flock of the directory path itself (catalog merges, staging claims)."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _claim(path):
@@ -125,7 +113,7 @@ class DirectorySink(ImageSink):
         target = self._expanded_path
         if os.path.islink(target) or (os.path.lexists(target) and not os.path.isdir(target)):
             raise OutputError("Expanded tree path exists and is not a directory: %s" % target)
-        with _locked(self.path):
+        with locked(self.path):
             leftovers = _dead_staging(self.path)
             self._staging = tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.path)
             self._staging_lock = _claim(self._staging)
@@ -174,7 +162,7 @@ class DirectorySink(ImageSink):
         if self.unique_names:
             entry["ImageName"] = self.image
         if self.expand:
-            with _locked(self.path):
+            with locked(self.path):
                 # from here _staging is what is left to delete: the replaced tree or None
                 self._staging = replace_tree(self._staging, self._expanded_path,
                                              self._staging + "-old")
@@ -191,7 +179,7 @@ class DirectorySink(ImageSink):
             self._staging_lock = None
 
     def _update_catalog(self):
-        with _locked(self.path):
+        with locked(self.path):
             path = os.path.join(self.path, "catalog.json")
             catalog = {}
             if os.path.exists(path):

@@ -8,7 +8,6 @@ one layout and its blobs.  oci-archive builds the layout in a temporary director
 to the output and renames the finished tar over PATH.
 """
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ import tempfile
 import threading
 
 from ... import model, tarindex
+from ...atomicfile import locked, write_atomic
 from ...compression import LEVELS, check_level
 from ...errors import InputError, OutputError
 from ...jsonparse import parse_json
@@ -32,32 +32,6 @@ from .layout import (CHUNK, INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION, REF_NAME, b
 
 TEMP_PREFIX = ".occystrap-"
 OPTIONS = {"compression": choice(*LEVELS), "compression_level": integer()}
-
-
-def write_file(path, data):
-    """path's new bytes via a temp file beside it and a rename: never half a file."""
-    fd, temp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".partial",
-                                dir=os.path.dirname(path))
-    try:
-        with os.fdopen(fd, "wb") as fileobj:
-            fileobj.write(data)
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-
-
-@contextlib.contextmanager
-def locked(path):
-    """The flock of directory path: two runs tagging one layout do not lose a tag."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def layout_dir(path):
@@ -142,7 +116,7 @@ class OcidirSink(ImageSink):
                 return
             os.makedirs(os.path.join(self.root, "blobs", "sha256"), exist_ok=True)
             if not os.path.isfile(os.path.join(self.root, LAYOUT_FILE)):
-                write_file(os.path.join(self.root, LAYOUT_FILE),
+                write_atomic(os.path.join(self.root, LAYOUT_FILE),
                            json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
             with locked(self.root):
                 if not os.path.isfile(os.path.join(self.root, INDEX_FILE)):
@@ -168,7 +142,7 @@ class OcidirSink(ImageSink):
                 from None
 
     def _write_index(self, document):
-        write_file(os.path.join(self.root, INDEX_FILE),
+        write_atomic(os.path.join(self.root, INDEX_FILE),
                    json.dumps(document, separators=(",", ":")).encode())
 
     def _tag(self, digest, size, media_type):
