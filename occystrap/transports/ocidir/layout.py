@@ -3,13 +3,13 @@
 `PATH[:TAG]` grammar, the tag lookup in index.json and a reader that checks a blob's
 size and digest as it streams.
 """
-import hashlib
 import io
 import posixpath
 
 from ... import model
 from ...errors import InputError, URIParseError
 from ...jsonparse import parse_json
+from ..blobcheck import BlobCheck
 
 LAYOUT_FILE = "oci-layout"
 INDEX_FILE = "index.json"
@@ -39,10 +39,6 @@ def blob_name(digest):
         raise InputError("bad digest %r" % (digest,))
     algorithm, _, encoded = digest.partition(":")
     return posixpath.join("blobs", algorithm, encoded)
-
-
-def hasher(digest):
-    return hashlib.new(digest.partition(":")[0])
 
 
 def layout_index(raw, where):
@@ -96,9 +92,8 @@ class VerifiedReader(io.RawIOBase):
 
     def __init__(self, fileobj, digest, size, where):
         super().__init__()
-        self._file, self._digest, self._size, self._where = fileobj, digest, size, where
-        self._hash = hasher(digest)
-        self._pos = 0
+        self._file = fileobj
+        self._check = BlobCheck(digest, size, where)
         self._checked = False
 
     def readable(self):
@@ -107,24 +102,11 @@ class VerifiedReader(io.RawIOBase):
     def readinto(self, buffer):
         count = self._file.readinto(buffer)
         if count:
-            self._hash.update(memoryview(buffer)[:count])
-            self._pos += count
-            if self._size is not None and self._pos > self._size:
-                raise InputError("%s: blob %s is larger than its descriptor says (%d bytes)"
-                                 % (self._where, self._digest, self._size))
+            self._check.update(memoryview(buffer)[:count])
         elif not self._checked:
-            self._check()
+            self._checked = True
+            self._check.finish()
         return count
-
-    def _check(self):
-        self._checked = True
-        if self._size is not None and self._pos != self._size:
-            raise InputError("%s: blob %s is truncated: %d of %d bytes"
-                             % (self._where, self._digest, self._pos, self._size))
-        got = "%s:%s" % (self._digest.partition(":")[0], self._hash.hexdigest())
-        if got != self._digest:
-            raise InputError("%s: blob %s failed digest verification (got %s)"
-                             % (self._where, self._digest, got))
 
     def close(self):
         if not self.closed:

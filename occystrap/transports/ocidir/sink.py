@@ -24,11 +24,12 @@ from ...jsonparse import parse_json
 from ...model.tree import layer_media_type, rebuilt_manifest
 from ...uri import choice, integer
 from ..base import ImageSink
+from ..blobcheck import BlobCheck
 from ..filewriter import FileLayerWriter
 from ..outpath import file_output
 from ..treesource import setting
 from .layout import (CHUNK, INDEX_FILE, LAYOUT_FILE, LAYOUT_VERSION, REF_NAME, blob_name,
-                     hasher, layout_index, ref_name, split_path)
+                     layout_index, ref_name, split_path)
 
 TEMP_PREFIX = ".occystrap-"
 OPTIONS = {"compression": choice(*LEVELS), "compression_level": integer()}
@@ -197,18 +198,13 @@ class OcidirSink(ImageSink):
     def put_blob(self, desc, stream):
         """Store the blob from stream once it hashes to desc's digest and size."""
         fd, temp = self._temp()
-        digest = hasher(desc.digest)
-        size = 0
+        check = BlobCheck(desc.digest, desc.size)
         try:
             with os.fdopen(fd, "wb") as out:
                 for chunk in iter(lambda: stream.read(CHUNK), b""):
-                    digest.update(chunk)
-                    size += len(chunk)
+                    check.update(chunk)
                     out.write(chunk)
-            got = "%s:%s" % (desc.digest.partition(":")[0], digest.hexdigest())
-            if got != desc.digest or (desc.size is not None and size != desc.size):
-                raise InputError("blob %s: got %d bytes hashing to %s (expected %s bytes)"
-                                 % (desc.digest, size, got, desc.size))
+            check.finish()
             self._place(temp, desc.digest)
         except BaseException:
             self._drop(temp)
@@ -349,14 +345,16 @@ class OcidirSink(ImageSink):
             return None
         if not read:
             return b""
-        check = hasher(digest)
+        check = BlobCheck(digest)
         data = bytearray()
         with open(path, "rb") as fileobj:
             for chunk in iter(lambda: fileobj.read(CHUNK), b""):
                 check.update(chunk)
                 if st.st_size <= 4 << 20:
                     data += chunk
-        if "%s:%s" % (digest.partition(":")[0], check.hexdigest()) != digest:
+        try:
+            check.finish()
+        except InputError:
             errors.append("Blob %s does not match its digest" % digest)
             return None
         return bytes(data)

@@ -6,7 +6,6 @@ checked against the digest it was pulled by, or by tag against the registry's
 Docker-Content-Digest; the config and every blob are verified against their digests
 while they stream, and a blob cut off mid-transfer resumes with a Range request.
 """
-import hashlib
 import io
 import re
 
@@ -16,6 +15,7 @@ from ... import model
 from ...errors import InputError
 from ...jsonparse import parse_json
 from ...model.tree import ImageManifest, Origin, parse_node
+from ..blobcheck import BlobCheck
 from ..treesource import TreeSource
 from .client import RegistryError
 from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect
@@ -160,12 +160,9 @@ class BlobReader(io.RawIOBase):
 
     def __init__(self, client, url, scope, digest, size):
         super().__init__()
-        if not digest.startswith("sha256:"):
-            raise InputError("unsupported digest algorithm: %s" % digest)
         self._client, self._url, self._scope = client, url, scope
-        self._digest, self._size = digest, size
-        self._hash = hashlib.sha256()
-        self._pos = 0
+        self._digest = digest
+        self._check = BlobCheck(digest, size)
         self._resumes = 0
         self._response = self._open(0)
 
@@ -201,12 +198,7 @@ class BlobReader(io.RawIOBase):
             data += piece
         if data:
             return bytes(data)
-        if self._size is not None and self._pos != self._size:
-            raise InputError("blob %s is truncated: %d of %d bytes"
-                             % (self._digest, self._pos, self._size))
-        if "sha256:" + self._hash.hexdigest() != self._digest:
-            raise InputError("blob %s failed digest verification (got sha256:%s)"
-                             % (self._digest, self._hash.hexdigest()))
+        self._check.finish()
         return b""
 
     def _read_some(self, size):
@@ -223,12 +215,9 @@ class BlobReader(io.RawIOBase):
                 self._resumes += 1
                 if self._resumes > self._client.retries:
                     raise InputError("download of %s failed: %s" % (self._digest, exc)) from None
-                self._response = self._open(self._pos)
+                self._response = self._open(self._check.pos)
         if data:
-            self._hash.update(data)
-            self._pos += len(data)
-            if self._size is not None and self._pos > self._size:
-                raise InputError("blob %s is larger than its descriptor says" % self._digest)
+            self._check.update(data)
         return data
 
     def close(self):
