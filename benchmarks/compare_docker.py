@@ -36,7 +36,7 @@ import peers  # noqa: E402
 from compare_imageset import CLK_TCK, ShmRegistry, run_child  # noqa: E402
 from compare_upstream import compile_tree, ensure_image, ensure_upstream, new_env  # noqa: E402
 
-IMAGE = "bench/docker:1"
+IMAGE = None        # the name the corpus image was loaded as (corpus.py sets it)
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
@@ -61,9 +61,10 @@ def configs(dockerd):
     """name -> (needs a registry, argv(out dir, registry host or None))."""
     sock = dockerd.socket
     new = [sys.executable, "-m", "occystrap", "--insecure"]
-    up = [ensure_upstream(), "--insecure"]
+    up = [ensure_upstream()]            # (0.4.17 takes no --insecure for a daemon)
     skopeo = ["skopeo", "--override-os", "linux"]
     daemon = "docker-daemon:%s" % IMAGE
+    host = "--src-daemon-host=unix://" + sock      # skopeo 1.9 ignores DOCKER_HOST
 
     def reg(host):
         return "registry://%s/bench/out:1" % host
@@ -75,21 +76,21 @@ def configs(dockerd):
         "docker:// -> tar (0.4.17)": (False, lambda o, r: up + [
             "process", "docker://%s?socket=%s" % (IMAGE, sock), "tar://%s/o.tar" % o]),
         "docker-daemon: -> tar (skopeo)": (False, lambda o, r: skopeo + [
-            "--tmpdir", o, "copy", daemon, "docker-archive:%s/o.tar" % o]),
+            "--tmpdir", o, "copy", host, daemon, "docker-archive:%s/o.tar" % o]),
         "docker:// -> registry (new)": (True, lambda o, r: new + [
             "process", "docker://%s?socket=%s" % (IMAGE, sock), reg(r)]),
         "dockerpush:// -> registry (new)": (True, lambda o, r: new + [
             "process", "dockerpush://%s?socket=%s" % (IMAGE, sock), reg(r)]),
         "docker-daemon: -> registry (skopeo)": (True, lambda o, r: skopeo + [
-            "--tmpdir", o, "copy", "--dest-tls-verify=false", daemon,
+            "--tmpdir", o, "copy", host, "--dest-tls-verify=false", daemon,
             "docker://%s/bench/out:1" % r]),
     }
 
 
 def measure(dockerd, repeat):
     """{name: (wall, CPU, daemon CPU, RSS)} medians (RSS: peak), runs interleaved."""
-    env = new_env()
-    env["DOCKER_HOST"] = "unix://" + dockerd.socket       # skopeo's docker-daemon:
+    ours = new_env()
+    theirs = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}   # 0.4.17's own
     table = configs(dockerd)
     samples = {name: [] for name in table}
     for round_ in range(repeat):
@@ -101,7 +102,7 @@ def measure(dockerd, repeat):
             try:
                 before = daemon_cpu(dockerd)
                 wall, cpu, rss = run_child(argv(out, registry.url if registry else None),
-                                           env)
+                                           theirs if "0.4.17" in name else ours)
                 samples[name].append((wall, cpu, daemon_cpu(dockerd) - before, rss))
             except RuntimeError as exc:
                 print("  failed: %s" % str(exc).splitlines()[0])
@@ -129,8 +130,8 @@ def report(results, size_mb, repeat):
               "docker:// -> tar (new)"),
              ("skopeo / new -> tar, wall", "docker-daemon: -> tar (skopeo)",
               "docker:// -> tar (new)"),
-             ("skopeo / new dockerpush:// -> registry, wall",
-              "docker-daemon: -> registry (skopeo)", "dockerpush:// -> registry (new)")]
+             ("skopeo / new docker:// -> registry, wall",
+              "docker-daemon: -> registry (skopeo)", "docker:// -> registry (new)")]
     lines += ["", "| comparison | value |", "|---|---|"]
     for label, a, b in pairs:
         if a in results and b in results:
@@ -147,10 +148,10 @@ def main(argv=None):
     image = os.path.join(HERE, "data", "image-%d.tar" % args.size_mb)
     ensure_image(image, args.size_mb)
     compile_tree()
+    global IMAGE
     with peers.Dockerd() as dockerd:
         loaded = dockerd.docker("load", "-i", image).stdout
-        name = loaded.strip().splitlines()[-1].split(": ", 1)[-1]
-        dockerd.docker("tag", name, IMAGE)
+        IMAGE = loaded.strip().splitlines()[-1].split(": ", 1)[-1]
         results = measure(dockerd, args.repeat)
     text = report(results, args.size_mb, args.repeat)
     print(text)
