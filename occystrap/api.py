@@ -36,6 +36,9 @@ class CopyReport:
     seconds: float
     results: list
     verify_errors: list = None      # None when verification did not run
+    reused: int = 0                 # layers the destination already had (not sent)
+    uploaded_bytes: int = 0         # stored bytes of the layers written
+    digest: str = None              # of the manifest or index written under the tag
 
 
 def rewrite_config(config_bytes, results, filters=()):
@@ -103,7 +106,8 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         run.helpers.join()
     return CopyReport(layers=len(results), bytes=sum(r.size or r.blob_size for r in results),
                       seconds=time.monotonic() - start, results=results,
-                      verify_errors=errors)
+                      verify_errors=errors, reused=progress.reused,
+                      uploaded_bytes=progress.uploaded_bytes, digest=sink.tagged_digest)
 
 
 class Run:

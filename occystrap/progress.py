@@ -64,17 +64,20 @@ class _Counted:
 class Progress:
     """One per copy.  Tasks may run in several threads at once."""
 
-    def __init__(self, stream=None, interval=None):
+    def __init__(self, stream=None, interval=None, quiet=False):
         self._stream = stream or sys.stderr
-        self._tty = getattr(self._stream, "isatty", lambda: False)()
+        self._quiet = quiet             # count only (sync reports per image itself)
+        self._tty = not quiet and getattr(self._stream, "isatty", lambda: False)()
         self._lock = threading.Lock()
         self._tasks = []                # open tasks, in the order they started
         self._closed_bytes = 0          # bytes of the tasks already closed
         self.layers = 0                 # the image's layer count, once known
         self._layers_done = 0
+        self.reused = 0                 # layers the destination already had
+        self.uploaded_bytes = 0         # stored bytes of the layers written
         self._stop = threading.Event()
         self._ticker = None
-        if not self._tty:
+        if not self._tty and not quiet:
             self._ticker = threading.Thread(target=self._tick, args=(interval or INTERVAL,),
                                             name="occystrap-progress", daemon=True)
             self._ticker.start()
@@ -103,7 +106,11 @@ class Progress:
         with self._lock:
             self._layers_done += 1
             done = self._layers_done
-        if not self._tty:
+            if reused:
+                self.reused += 1
+            else:
+                self.uploaded_bytes += result.blob_size or result.size or 0
+        if not self._tty and not self._quiet:
             LOG.info("Layer %d/%d %s: %s (%s)", done, self.layers,
                      "reused" if reused else "done", result.digest,
                      format_size(result.blob_size or result.size))

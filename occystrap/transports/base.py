@@ -270,6 +270,12 @@ class ImageSink:
     scheme = None           # set by transports.register
     reference = None        # a tree sink's tag; None while an index's child is written
     last_manifest = None    # (digest, size, media type) of the manifest finish() wrote
+    tagged_digest = None    # digest of what was put under the sink's own reference
+
+    def current_digest(self):
+        """The digest the destination's reference names now (before the copy), or
+        None when it names nothing or the sink cannot tell: sync's unchanged test."""
+        return None
 
     def try_reuse(self, desc):
         """True when the destination already has desc's blob (or mounted it from

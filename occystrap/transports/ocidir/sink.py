@@ -144,7 +144,16 @@ class OcidirSink(ImageSink):
 
     def _write_index(self, document):
         write_atomic(os.path.join(self.root, INDEX_FILE),
-                   json.dumps(document, separators=(",", ":")).encode())
+                     json.dumps(document, separators=(",", ":")).encode())
+
+    def current_digest(self):
+        """What the tag names in the layout's index.json now, or None."""
+        if not self.root or not os.path.isfile(os.path.join(self.root, INDEX_FILE)):
+            return None
+        for entry in self._read_index()["manifests"]:
+            if ref_name(entry) == self.tag:
+                return entry["digest"]
+        return None
 
     def _tag(self, digest, size, media_type):
         """Point the tag at digest in index.json, keeping every other tag's entry."""
@@ -166,6 +175,7 @@ class OcidirSink(ImageSink):
             document.setdefault("schemaVersion", 2)
             self._write_index(document)
         self._tagged = (digest, size, media_type)
+        self.tagged_digest = digest
 
     # -- blobs -----------------------------------------------------------------------------
     def _has(self, digest, size):

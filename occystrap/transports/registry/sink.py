@@ -215,6 +215,10 @@ def _with_digest(location, digest):
     return location + separator + "digest=" + urllib.parse.quote(digest)
 
 
+MANIFEST_ACCEPT = (model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST,
+                   model.DOCKER_MANIFEST)
+
+
 class RegistrySink(ImageSink):
     """Writes blobs, manifests and indexes to one repository; the tag goes last."""
     OPTIONS = SINK_OPTIONS
@@ -363,6 +367,8 @@ class RegistrySink(ImageSink):
         digest = response.headers.get("Docker-Content-Digest") or model.sha256_digest(raw)
         self._put.append((reference, digest, media_type, blobs))
         self.last_manifest = (model.sha256_digest(raw), len(raw), media_type)
+        if reference == self.ref.reference:
+            self.tagged_digest = model.sha256_digest(raw)
 
     put_index = put_manifest
 
@@ -386,6 +392,19 @@ class RegistrySink(ImageSink):
         base, base_type, base_raw = self._source_format or (None, None, None)
         return rebuilt_manifest(base, base_type, base_raw, config_bytes, results,
                                 self.compression)
+
+    def current_digest(self):
+        """What the destination tag names now (a HEAD, no body), or None."""
+        try:
+            response = self.client.request(
+                "HEAD", "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
+                scope=self.scope, headers={"Accept": ", ".join(MANIFEST_ACCEPT)})
+        except RegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        digest = (response.headers.get("Docker-Content-Digest") or "").strip()
+        return digest if model.is_digest(digest) else None
 
     def verify(self, full=False):
         errors = []
