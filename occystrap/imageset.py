@@ -14,7 +14,7 @@ from . import compression
 # api imports this module only when it copies, so importing api here is no cycle
 from .api import StoppableReader, copy_image, copy_images, in_pool
 from .errors import InputError, OutputError
-from .model import platforms
+from .model import platforms, sha256_digest
 from .model.tree import ImageIndex, rebuilt_index
 from .transports.base import LayerResult, layer_threads
 
@@ -103,21 +103,41 @@ def _shown(wanted):
                                                    for w in wanted)
 
 
-def exact(node, sink, run):
-    """Whether node can be copied as stored: no filter changes content, no observer
-    needs to read the layers, and every layer is compressed as the sink was asked."""
-    if run.filters or not sink.stores_manifests:
+def exact(node, sink, filters):
+    """Whether node can be copied as stored: no filter (no content filter changes it,
+    no observer needs to read its layers), a sink that stores manifests, and every
+    layer compressed as the sink was asked."""
+    if filters or not sink.stores_manifests:
         return False
     wanted = sink.requested_compression
     return wanted is None or all(compression.from_media_type(d.media_type) == wanted
                                  for d in node.layers)
 
 
+def planned_digest(source, sink, filters):
+    """The digest a copy of source into sink will put under the sink's reference when
+    it is byte-exact, known before any blob moves (sync's unchanged test); None when
+    the copy rewrites something.  Reads manifests only."""
+    root = source.root()
+    if root is None or filters or not sink.stores_manifests:
+        return None
+    if not (platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex)):
+        node = source.select_one(root)
+        return node.digest if exact(node, sink, filters) else None
+    positions = platforms.select_many(root.json, source.platforms)
+    if sink.requested_compression is not None and not all(
+            exact(source.child(root.manifests[p]), sink, filters) for p in positions):
+        return None
+    children = {p: (root.manifests[p].digest, root.manifests[p].size,
+                    root.manifests[p].media_type) for p in positions}
+    return sha256_digest(rebuilt_index(root, positions, children))
+
+
 def _together(nodes, sink, run):
     """Whether an index's children are rewritten in one pool (api.copy_images): each
     is rewritten (not copied as stored), they share one manifest format, and every
     filter changes content (an observer's per-layer state is per image)."""
-    return (len(nodes) > 1 and not any(exact(node, sink, run) for node in nodes)
+    return (len(nodes) > 1 and not any(exact(node, sink, run.filters) for node in nodes)
             and len({node.media_type for node in nodes}) == 1
             and all(f.changes_content for f in run.filters))
 
@@ -126,7 +146,7 @@ def _copy_image(source, sink, run, node, child):
     """Write one image, under the sink's reference or (child: an index's entry) its
     digest; return (LayerResults, (digest, size, media type) of its manifest)."""
     reference = None if child else sink.reference
-    if exact(node, sink, run):
+    if exact(node, sink, run.filters):
         results = _copy_blobs(source, sink, run, node)
         sink.put_manifest(node.raw, node.media_type, reference or node.digest)
         return results, (node.digest, len(node.raw), node.media_type)
