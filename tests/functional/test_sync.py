@@ -1,0 +1,146 @@
+"""`occystrap sync`: many images in one run, between two real docker-registries, with
+skopeo as the judge of what arrived (docs/sync.md)."""
+import hashlib
+import json
+import time
+
+import pytest
+
+import occystrap
+from tests import imagebuilder as ib
+from tests import peers
+from tests.cli import occystrap as run_cli
+
+pytestmark = pytest.mark.functional
+
+
+def _push(tmp_path, registry, ref, tag_text):
+    path = tmp_path / ("%s.tar" % ref.replace("/", "_").replace(":", "_"))
+    layers = ib.sample_layers()[:1] + [ib.layer([("file", "id", tag_text.encode())])]
+    ib.build_image(path, layers)
+    run_cli("--insecure", "process", "tar://%s" % path, "registry://%s/%s" % (registry.url, ref),
+            check=True)
+
+
+@pytest.fixture(scope="module")
+def source(registry, tmp_path_factory):
+    """team/a:1, team/a:2, team/a:latest-dev, team/b:1.0 in the session registry."""
+    tmp = tmp_path_factory.mktemp("sync-src")
+    for ref in ("synced/team/a:1", "synced/team/a:2", "synced/team/a:latest-dev",
+                "synced/team/b:1.0"):
+        _push(tmp, registry, ref, ref)
+    return registry
+
+
+@pytest.fixture
+def destination():
+    with peers.Registry() as other:
+        yield other
+
+
+def _spec(tmp_path, text):
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def _raw_digest(registry, ref):
+    out = peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                       "docker://%s/%s" % (registry.url, ref)).stdout
+    return "sha256:" + hashlib.sha256(out.encode()).hexdigest()
+
+
+def _sync(spec, *args, check=True):
+    proc = run_cli("--insecure", "-O", "json", *args, "sync", str(spec), check=check,
+                   timeout=300)
+    return proc, json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def test_sync_copies_every_tag_then_finds_them_unchanged(source, destination, tmp_path):
+    spec = _spec(tmp_path, "sync:\n  - source: registry://%s/synced/team/a\n"
+                           "    destination: registry://%s/mirror/a\n"
+                 % (source.url, destination.url))
+    proc, report = _sync(spec)
+    records = {r["source"].rsplit(":", 1)[1]: r for r in report["images"]}
+    assert sorted(records) == ["1", "2", "latest-dev"]
+    assert {r["status"] for r in records.values()} == {"copied"}
+    for tag, record in records.items():
+        assert record["destination"] == "registry://%s/mirror/a:%s" % (destination.url, tag)
+        # unfiltered: byte-exact, the source's digest
+        assert record["digest"] == _raw_digest(source, "synced/team/a:" + tag)
+        assert _raw_digest(destination, "mirror/a:" + tag) == record["digest"]
+    assert report["summary"]["copied"] == 3 and report["summary"]["failed"] == 0
+    # the shared base layer went up once, the other tags reused it
+    assert report["summary"]["layers_reused"] >= 2
+    started = time.monotonic()
+    proc, again = _sync(spec)
+    assert [r["status"] for r in again["images"]] == ["unchanged"] * 3
+    assert time.monotonic() - started < 10
+    assert "Sync: 3 images, 3 unchanged" in proc.stderr
+
+
+def test_tag_rules_and_digestfile(source, destination, tmp_path):
+    spec = _spec(tmp_path, "defaults:\n  tags: ['[0-9]+']\n"
+                           "sync:\n  - source: registry://%s/synced/team/a\n"
+                           "    destination: registry://%s/rules/a\n"
+                 % (source.url, destination.url))
+    digests = tmp_path / "digests.txt"
+    _proc, report = _sync(spec, "--digestfile", str(digests), "-J", "2")
+    assert sorted(r["source"].rsplit(":", 1)[1] for r in report["images"]) == ["1", "2"]
+    lines = sorted(digests.read_text().splitlines())
+    assert lines == sorted("%s@%s" % (r["destination"], r["digest"]) for r in report["images"])
+
+
+def test_dry_run_writes_nothing(source, destination, tmp_path):
+    spec = _spec(tmp_path, "sync:\n  - source: registry://%s/synced/team/b\n"
+                           "    destination: registry://%s/dry/b\n"
+                 % (source.url, destination.url))
+    proc, report = _sync(spec, "--dry-run")
+    assert [r["status"] for r in report["images"]] == ["would copy"]
+    listed = peers.skopeo("list-tags", "--tls-verify=false",
+                          "docker://%s/dry/b" % destination.url, check=False)
+    assert listed.returncode != 0 or json.loads(listed.stdout)["Tags"] == []
+
+
+def test_a_failed_image_is_reported_and_stops_new_ones(source, destination, tmp_path):
+    text = ("sync:\n  - source: registry://%s/synced/team/missing:1\n"
+            "    destination: registry://%s/fail/missing:1\n"
+            "  - source: registry://%s/synced/team/b:1.0\n"
+            "    destination: registry://%s/fail/b:1.0\n"
+            % (source.url, destination.url, source.url, destination.url))
+    spec = _spec(tmp_path, text)
+    proc, report = _sync(spec, check=False)
+    assert proc.returncode == 1
+    assert report["images"][0]["status"] == "failed"
+    assert "not found" in report["images"][0]["error"].lower()
+    assert report["summary"]["not_started"] == 1 and len(report["images"]) == 1
+    proc, report = _sync(spec, "--keep-going", check=False)
+    assert proc.returncode == 1
+    assert [r["status"] for r in report["images"]] == ["failed", "copied"]
+
+
+def test_filtered_sync_rewrites_each_image(source, destination, tmp_path):
+    spec = _spec(tmp_path, "sync:\n  - source: registry://%s/synced/team/b\n"
+                           "    destination: registry://%s/filtered/b\n"
+                           "    filters: [normalize-timestamps]\n"
+                 % (source.url, destination.url))
+    _proc, report = _sync(spec)
+    (record,) = report["images"]
+    assert record["status"] == "copied"
+    assert record["digest"] != _raw_digest(source, "synced/team/b:1.0")
+    assert _raw_digest(destination, "filtered/b:1.0") == record["digest"]
+
+
+def test_library_call(source, destination):
+    report = occystrap.sync({"sync": [{"source": "registry://%s/synced/team/b:1.0"
+                                                  % source.url,
+                                       "destination": "registry://%s/lib/b"
+                                                      % destination.url}]},
+                            {"insecure": True})
+    assert [r.status for r in report.images] == ["copied"]
+    again = occystrap.sync({"sync": [{"source": "registry://%s/synced/team/b:1.0"
+                                                 % source.url,
+                                      "destination": "registry://%s/lib/b"
+                                                     % destination.url}]},
+                           {"insecure": True})
+    assert [r.status for r in again.images] == ["unchanged"]
