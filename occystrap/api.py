@@ -12,13 +12,14 @@ import logging
 import threading
 import time
 
-from .cache import CopyCache, open_cache
+from .cache import CopyCache, filters_hash, open_cache
 from .compression import from_media_type
 from .errors import InputError, IntegrityError, LayerError, OutputError
 from .filters import build_filter
 from .jsonparse import parse_json
 from .layers import copy_blob, run_layer
-from .model import config_diff_ids
+from .model import config_diff_ids, sha256_digest
+from .model.tree import PLATFORMS_KEY, REWRITE_KEY, SOURCE_KEY
 from .progress import Progress
 from .transports import checked, open_sink, open_source
 from .transports.base import (Helpers, ImageSink, LayerResult, LayerWriter, RestartLayer,
@@ -206,12 +207,30 @@ def copy_images(images, sink, run):
         if len(images) > 1:
             sink.begin(image)           # the image's own manifest format
         config_bytes = rewrite_config(image.config_bytes(), mine, run.filters)
+        sink.provenance = provenance(
+            sha256_digest(image.manifest_raw) if image.manifest_raw else None,
+            run.filters, sink)
         sink.finish(config_bytes, mine)
         for filt in run.filters:        # each image's report (one per platform of an index)
             filt.finish(image, mine, run.out)
             filt.stages.clear()
         done.append(ImageResult(mine, config_bytes, sink.last_manifest))
     return done
+
+
+def provenance(source_digest, filters, sink, platforms=None):
+    """The annotations of an image (or index) rewritten from source_digest: the source
+    and what the rewrite was (the filters' cache tokens, codec and level, as the layer
+    cache keys them), so a later run finds it with one manifest request; None when
+    nothing is rewritten or the source has no digest."""
+    if source_digest is None or not any(f.changes_content for f in filters):
+        return None
+    annotations = {SOURCE_KEY: source_digest,
+                   REWRITE_KEY: filters_hash(filters, sink.compression,
+                                             sink.compression_level)}
+    if platforms is not None:
+        annotations[PLATFORMS_KEY] = platforms
+    return annotations
 
 
 def _refuse_overlaps(source, sink, filters):

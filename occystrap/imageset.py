@@ -12,7 +12,7 @@ import logging
 
 from . import compression
 # api imports this module only when it copies, so importing api here is no cycle
-from .api import StoppableReader, copy_image, copy_images, in_pool
+from .api import StoppableReader, copy_image, copy_images, in_pool, provenance
 from .errors import InputError, OutputError
 from .model import platforms, sha256_digest
 from .model.tree import ImageIndex, rebuilt_index
@@ -61,7 +61,8 @@ def copy_tree(source, sink, run):
         for position, node in zip(positions, nodes):
             written, children[position] = _copy_image(source, sink, run, node, True)
             results.extend(written)
-    raw = rebuilt_index(root, positions, children)
+    raw = rebuilt_index(root, positions, children,
+                        provenance(root.digest, run.filters, sink, _shown(source.platforms)))
     sink.put_index(raw, root.media_type, sink.reference)
     digests = [root.digest] + [root.manifests[p].digest for p in positions]
     _referrers(source, sink, run, digests, raw == root.raw)
@@ -131,6 +132,18 @@ def planned_digest(source, sink, filters):
     children = {p: (root.manifests[p].digest, root.manifests[p].size,
                     root.manifests[p].media_type) for p in positions}
     return sha256_digest(rebuilt_index(root, positions, children))
+
+
+def planned_provenance(source, sink, filters):
+    """The provenance annotations (api.provenance) a rewriting copy of source into
+    sink will give what it puts under the sink's reference; None for a byte-exact
+    copy or a source without stored manifests."""
+    root = source.root()
+    if root is None or not sink.stores_manifests:
+        return None
+    if platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex):
+        return provenance(root.digest, filters, sink, _shown(source.platforms))
+    return provenance(source.select_one(root).digest, filters, sink)
 
 
 def _together(nodes, sink, run):

@@ -151,7 +151,22 @@ def layer_media_type(source_type, compression):
     return LAYER_TYPES[(manifest_format(source_type, compression), compression)]
 
 
-def rebuilt_manifest(base, base_type, base_raw, config_bytes, results, compression):
+# Annotations a rewritten image carries: what it was made from, so a later run (sync,
+# on any machine) can tell with one manifest request that it would make it again.
+SOURCE_KEY = "org.occystrap.source.digest"      # the source manifest or index
+REWRITE_KEY = "org.occystrap.rewrite"           # cache.filters_hash: filters, codec
+PLATFORMS_KEY = "org.occystrap.platforms"       # an index's --platform choice
+
+
+def with_provenance(document, provenance):
+    """document with provenance (a dict, or None) merged into its annotations."""
+    if provenance:
+        document["annotations"] = dict(document.get("annotations") or {}, **provenance)
+    return document
+
+
+def rebuilt_manifest(base, base_type, base_raw, config_bytes, results, compression,
+                     provenance=None):
     """(bytes, media type) of the manifest for a rewritten image: base (the source's
     manifest as a dict, or None) with its config and layer descriptors replaced, every
     other field (annotations, subject) kept.  A layer that is the source's blob keeps
@@ -182,12 +197,13 @@ def rebuilt_manifest(base, base_type, base_raw, config_bytes, results, compressi
     config.update(size=len(config_bytes), digest=config_digest)
     manifest["config"] = config
     manifest["layers"] = layers
+    with_provenance(manifest, provenance)
     if base is not None and manifest == base and base_raw is not None:
         return base_raw, base_type      # nothing changed: the same bytes, the same digest
     return json.dumps(manifest, separators=(",", ":")).encode(), media_type
 
 
-def rebuilt_index(index, positions, children):
+def rebuilt_index(index, positions, children, provenance=None):
     """Bytes of index keeping only the entries at positions, each pointing at its new
     child (children: {position: (digest, size, media type)}); order, platform fields
     and annotations are kept.  When nothing changed, the index's own bytes."""
@@ -197,7 +213,7 @@ def rebuilt_index(index, positions, children):
         digest, size, media_type = children[position]
         entry.update(digest=digest, size=size, mediaType=media_type)
         entries.append(entry)
-    if entries == [d.raw for d in index.manifests]:
+    if entries == [d.raw for d in index.manifests] and not provenance:
         return index.raw
-    document = dict(index.json, manifests=entries)
+    document = with_provenance(dict(index.json, manifests=entries), provenance)
     return json.dumps(document, separators=(",", ":")).encode()

@@ -16,7 +16,7 @@ from .. import api
 from ..cache import CopyCache, open_cache
 from ..errors import OccystrapError, OutputError
 from ..filters import build_filter
-from ..imageset import planned_digest
+from ..imageset import planned_digest, planned_provenance
 from ..model import format_size
 from ..progress import Progress
 from ..transports import checked, open_sink, open_source
@@ -167,6 +167,10 @@ def _copy_job(job, options, layer_cache, dry_run, record):
             if planned is not None and sink.current_digest() == planned:
                 record.status, record.digest = "unchanged", planned
                 return
+            made = _made_before(source, sink, filters)
+            if made is not None:
+                record.status, record.digest = "unchanged", made
+                return
             if dry_run:
                 record.status, record.digest = "would copy", planned
                 return
@@ -186,6 +190,19 @@ def _copy_job(job, options, layer_cache, dry_run, record):
     record.layers_reused = report.reused
     record.layers_uploaded = report.layers - report.reused
     record.bytes_uploaded = report.uploaded_bytes
+
+
+def _made_before(source, sink, filters):
+    """The digest at the destination when a rewrite of this very source with these
+    filters is already there (its provenance annotations say so), else None."""
+    wanted = planned_provenance(source, sink, filters)
+    if not wanted:
+        return None
+    current = sink.current_annotations()
+    if current is None:
+        return None
+    digest, annotations = current
+    return digest if all(annotations.get(k) == v for k, v in wanted.items()) else None
 
 
 def describe(record):

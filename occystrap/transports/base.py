@@ -271,10 +271,16 @@ class ImageSink:
     reference = None        # a tree sink's tag; None while an index's child is written
     last_manifest = None    # (digest, size, media type) of the manifest finish() wrote
     tagged_digest = None    # digest of what was put under the sink's own reference
+    provenance = None       # annotations for the manifest finish() builds (model.tree)
 
     def current_digest(self):
         """The digest the destination's reference names now (before the copy), or
         None when it names nothing or the sink cannot tell: sync's unchanged test."""
+        return None
+
+    def current_annotations(self):
+        """(digest, annotations) of what the destination's reference names now, or
+        None: how sync finds a rewritten image it would make again."""
         return None
 
     def try_reuse(self, desc):

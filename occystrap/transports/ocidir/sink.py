@@ -146,6 +146,19 @@ class OcidirSink(ImageSink):
         write_atomic(os.path.join(self.root, INDEX_FILE),
                      json.dumps(document, separators=(",", ":")).encode())
 
+    def current_annotations(self):
+        """(digest, annotations) of what the tag names in the layout now, or None."""
+        digest = self.current_digest()
+        if digest is None:
+            return None
+        try:
+            with open(self._blob_path(digest), "rb") as fileobj:
+                document = parse_json(fileobj.read(4 << 20))
+        except (OSError, ValueError):
+            return digest, {}
+        annotations = document.get("annotations") if isinstance(document, dict) else None
+        return digest, annotations if isinstance(annotations, dict) else {}
+
     def current_digest(self):
         """What the tag names in the layout's index.json now, or None."""
         if not self.root or not os.path.isfile(os.path.join(self.root, INDEX_FILE)):
@@ -286,7 +299,7 @@ class OcidirSink(ImageSink):
         self._put_bytes(config_bytes)
         base, base_type, base_raw = self._source_format or (None, None, None)
         raw, media_type = rebuilt_manifest(base, base_type, base_raw, config_bytes, results,
-                                           self.compression)
+                                           self.compression, self.provenance)
         if media_type != model.OCI_MANIFEST:
             raw, media_type = as_oci(raw), model.OCI_MANIFEST
         self.put_manifest(raw, media_type, self.reference)

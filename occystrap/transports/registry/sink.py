@@ -210,6 +210,17 @@ class _Upload(LayerWriter):
         self._window.clear()
 
 
+def _annotations(raw):
+    """(digest, annotations dict) of manifest bytes; empty annotations when the bytes
+    are not a JSON object with a mapping there (a foreign tag is just not ours)."""
+    try:
+        document = parse_json(raw)
+    except ValueError:
+        document = None
+    annotations = document.get("annotations") if isinstance(document, dict) else None
+    return model.sha256_digest(raw), annotations if isinstance(annotations, dict) else {}
+
+
 def _with_digest(location, digest):
     separator = "&" if urllib.parse.urlsplit(location).query else "?"
     return location + separator + "digest=" + urllib.parse.quote(digest)
@@ -391,7 +402,7 @@ class RegistrySink(ImageSink):
                     upload.abort()
         base, base_type, base_raw = self._source_format or (None, None, None)
         return rebuilt_manifest(base, base_type, base_raw, config_bytes, results,
-                                self.compression)
+                                self.compression, self.provenance)
 
     def current_digest(self):
         """What the destination tag names now (a HEAD, no body), or None."""
@@ -405,6 +416,18 @@ class RegistrySink(ImageSink):
             raise
         digest = (response.headers.get("Docker-Content-Digest") or "").strip()
         return digest if model.is_digest(digest) else None
+
+    def current_annotations(self):
+        """(digest, annotations) of what the destination tag names now (one GET)."""
+        try:
+            response = self.client.request(
+                "GET", "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
+                scope=self.scope, headers={"Accept": ", ".join(MANIFEST_ACCEPT)})
+        except RegistryError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return _annotations(response.data)
 
     def verify(self, full=False):
         errors = []
