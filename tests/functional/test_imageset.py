@@ -221,3 +221,24 @@ def test_corrupt_blob_fails_an_exact_copy_and_leaves_no_tag(multiarch):
     listed = ma.peers.skopeo("list-tags", "--tls-verify=false",
                              "docker://%s/imageset/corrupt" % multiarch.url, check=False)
     assert listed.returncode != 0 or "1" not in json.loads(listed.stdout)["Tags"]
+
+
+def test_rewritten_index_and_children_record_their_source(multiarch):
+    run("--platform", "all", "process", multiarch.uri("oci"),
+        "registry://%s/imageset/provenance:1" % multiarch.url, "-f", "normalize-timestamps")
+    _ctype, source_body, source = ma.get_manifest(multiarch.url, multiarch.repo, "oci")
+    _ctype, _body, index = ma.get_manifest(multiarch.url, "imageset/provenance", "1")
+    notes = index["annotations"]
+    assert notes["org.occystrap.source.digest"] == ma.sha256(source_body)
+    assert notes["org.occystrap.platforms"] == "all"
+    rewrite = notes["org.occystrap.rewrite"]
+    for entry, old in zip(index["manifests"], source["manifests"]):
+        child = ma.get_manifest(multiarch.url, "imageset/provenance", entry["digest"])[2]
+        assert child["annotations"]["org.occystrap.source.digest"] == old["digest"]
+        assert child["annotations"]["org.occystrap.rewrite"] == rewrite
+    # another filter option is another rewrite
+    run("--platform", "all", "process", multiarch.uri("oci"),
+        "registry://%s/imageset/provenance:2" % multiarch.url, "-f",
+        "normalize-timestamps:ts=5")
+    other = ma.get_manifest(multiarch.url, "imageset/provenance", "2")[2]["annotations"]
+    assert other["org.occystrap.rewrite"] != rewrite
