@@ -46,6 +46,11 @@ class OutputError(OccystrapError):
     """The destination could not be written."""
 
 
+class SpecError(OccystrapError):
+    """A `sync` spec file is unreadable or breaks its grammar; the message names the
+    file and the entry ("spec.yaml: entry 2: ...")."""
+
+
 class CredentialError(OccystrapError):
     """A Docker credential helper is missing, failed or answered nonsense."""
 
@@ -65,5 +70,5 @@ def describe_tar_error(exc, where):
 
 
 __all__ = ["OccystrapError", "URIParseError", "OptionError", "InputError", "OutputError",
-           "CredentialError", "UnsafePathError", "Terminated", "TarError",
+           "SpecError", "CredentialError", "UnsafePathError", "Terminated", "TarError",
            "describe_tar_error"]
