@@ -9,6 +9,7 @@ from occystrap.errors import OccystrapError
 from occystrap.sync import resolve as resolve_module
 from occystrap.sync.model import Entry, compile_tags
 from occystrap.sync.resolve import resolve
+from occystrap.transports.registry import listing
 from tests import imagebuilder as ib
 from tests.cli import occystrap
 
@@ -87,11 +88,16 @@ def test_many_tags_need_a_repository_destination(pushed):
 def test_prefix_over_paginated_catalog(pushed, monkeypatch):
     host, space = pushed
     monkeypatch.setattr(resolve_module, "PAGE", 2)
+    followed = []
+    real = listing.next_page
+    monkeypatch.setattr(listing, "next_page",
+                        lambda link: followed.append(real(link)) or real(link))
     jobs = resolve(entry("registry://%s/%s/mirror/*" % (host, space),
                          "registry://dst:5000/backup"), OPTIONS)
     assert pairs(jobs) == [
         ("registry://%s/%s/mirror/%s:1.0" % (host, space, name),
          "registry://dst:5000/backup/%s:1.0" % name) for name in ("a", "b", "c/d")]
+    assert any(page and page.startswith("/v2/_catalog?") for page in followed)
     ocidir = resolve(entry("registry://%s/%s/mirror/*" % (host, space), "ocidir:///tmp/o"),
                      OPTIONS)
     assert [job.destination for job in ocidir] == [
