@@ -5,7 +5,8 @@ answers {"repositories": [...], "next_page": CURSOR} (no next_page on the last p
 GET /api/v1/repository/ORG/REPO/tag/ answers {"tags": [...], "page": N,
 "has_additional": BOOL}, honours limit, page, specificTag and onlyActiveTags.  With a
 token set, any other Authorization than `Bearer TOKEN` gets a 401.  `requests` records
-each (path, query) so tests can see the pagination happen.
+each (path, query) so tests can see the pagination happen; `broken` makes a path
+answer bytes of the test's choosing.
 """
 import http.server
 import json
@@ -22,6 +23,7 @@ class QuayStandIn:
         self.token = token
         self.repo_page = repo_page
         self.requests = []
+        self.broken = {}            # path -> (status, raw body) answered instead
         self._server = None
         self._thread = None
 
@@ -61,6 +63,9 @@ class QuayStandIn:
         self.requests.append((split.path, query))
         if self.token and handler.headers.get("Authorization") != "Bearer " + self.token:
             return _send(handler, 401, {"error": "Requires authentication"})
+        if split.path in self.broken:
+            status, body = self.broken[split.path]
+            return _send(handler, status, body, raw=True)
         parts = split.path.strip("/").split("/")
         if parts == ["api", "v1", "repository"]:
             return self._repository_list(handler, query)
@@ -102,8 +107,8 @@ class QuayStandIn:
                              "page": page, "has_additional": page * limit < len(tags)})
 
 
-def _send(handler, status, document):
-    body = json.dumps(document).encode()
+def _send(handler, status, document, raw=False):
+    body = document if raw else json.dumps(document).encode()
     handler.send_response(status)
     handler.send_header("Content-Type", "application/json")
     handler.send_header("Content-Length", str(len(body)))

@@ -111,3 +111,17 @@ def test_jobs_point_at_images_that_exist(quay, registry, tmp_path):
     (job,) = run(quay, "kolla/nova-conductor", registry.url)
     occystrap("--insecure", "process", job.source, "tar://%s" % (tmp_path / "o.tar"),
               check=True)
+
+
+@pytest.mark.parametrize("body", [b"not json", b'{"repositories": "x"}', b"[]",
+                                  b'{"repositories": [{"name": 3}]}'])
+def test_bad_repository_listing(quay, registry, body):
+    quay.broken["/api/v1/repository"] = (200, body)
+    with pytest.raises(OccystrapError, match=r"^entry 7 \(quay://kolla\): quay API"):
+        run(quay, "kolla", registry.url)
+
+
+def test_bad_tag_listing(quay, registry):
+    quay.broken["/api/v1/repository/kolla/nova-api/tag/"] = (200, b'{"tags": [1]}')
+    with pytest.raises(OccystrapError, match="not a list of tags"):
+        run(quay, "kolla/nova-api", registry.url)

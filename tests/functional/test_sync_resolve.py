@@ -162,3 +162,9 @@ def test_dir_unique_names_tree(pushed, tmp_path):
     assert {job.destination for job in again} == {"dir://%s/copy?unique_names=true" % tmp_path}
     with pytest.raises(OccystrapError, match="tar:// holds one image"):
         resolve(entry("dir://%s" % tree, "tar://%s/x.tar" % tmp_path), OPTIONS)
+
+
+def test_registry_authentication_failure(registry_basic):
+    with pytest.raises(OccystrapError, match=r"^entry 1 \(registry://.*/x/y\): .*authenti"):
+        resolve(entry("registry://%s/x/y" % registry_basic.url, "registry://dst:5000/c"),
+                OPTIONS)
