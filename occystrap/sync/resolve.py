@@ -127,8 +127,9 @@ def _registry(entry, source, options):
         return True, found
     if _has_tag(path):
         ref = parse_reference(path)
-        return False, [_Found(entry.source, None, None if ref.digest and ":" not in
-                              path.split("@", 1)[0].rsplit("/", 1)[-1] else ref.tag)]
+        named = path.split("/", 1)[-1].split("@", 1)[0].rsplit("/", 1)[-1]
+        return False, [_Found(entry.source, None,
+                              None if ref.digest and ":" not in named else ref.tag)]
     ref, client = connect(source, options, "src")
     try:
         return True, [_Found("registry://%s/%s:%s%s" % (ref.host, ref.repository, tag, query),
