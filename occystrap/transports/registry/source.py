@@ -7,7 +7,6 @@ Docker-Content-Digest; the config and every blob are verified against their dige
 while they stream, and a blob cut off mid-transfer resumes with a Range request.
 """
 import io
-import re
 
 import urllib3
 
@@ -19,6 +18,7 @@ from ..blobcheck import BlobCheck
 from ..treesource import TreeSource
 from .client import RegistryError
 from .connect import SOURCE_ALIASES, SOURCE_OPTIONS, connect
+from .listing import list_tags
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 CHUNK = 1 << 20
@@ -104,20 +104,7 @@ class RegistrySource(TreeSource):
 
     def tags(self):
         """Every tag of the repository, following the paginated tags/list (Link)."""
-        path = "/v2/%s/tags/list?n=1000" % self.ref.repository
-        tags = []
-        while path:
-            response = self.client.request("GET", path, scope=self.scope)
-            try:
-                page = parse_json(response.data)
-                names = (page.get("tags") or []) if isinstance(page, dict) else None
-            except ValueError:
-                names = None
-            if not isinstance(names, list) or not all(isinstance(t, str) for t in names):
-                raise InputError("tags/list of %s is not a list of tags" % self.ref.repository)
-            tags.extend(names)
-            path = _next_page(response.headers.get("Link"))
-        return tags
+        return list_tags(self.client, self.ref.repository)
 
     def referrers(self, digest):
         """[(tag or None, node)] of what refers to digest: the OCI 1.1 referrers API
@@ -147,12 +134,6 @@ class RegistrySource(TreeSource):
 
     def _blob_url(self, digest):
         return "/v2/%s/blobs/%s" % (self.ref.repository, digest)
-
-
-def _next_page(link):
-    """The path of a `Link: </v2/...>; rel="next"` header, or None."""
-    found = re.match(r'^\s*<([^>]+)>\s*;\s*rel="?next"?', link or "")
-    return found.group(1) if found else None
 
 
 class BlobReader(io.RawIOBase):
