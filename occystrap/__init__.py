@@ -8,8 +8,8 @@ from .errors import OccystrapError  # noqa: E402
 def sync(spec, options=None, **kwargs):
     """Mirror what a sync spec names (a YAML path, a loaded document, or Entries);
     returns a SyncReport (docs/sync.md).  A function, so `occystrap.sync(spec)` reads
-    as the CLI's `occystrap sync SPEC`; the machinery is the occystrap.sync package."""
-    from .sync.run import sync as run
+    as the CLI's `occystrap sync SPEC`; the machinery is the occystrap.mirror package."""
+    from .mirror.run import sync as run
     return run(spec, options, **kwargs)
 
 

@@ -5,7 +5,7 @@ import sys
 import click
 
 from ..atomicfile import write_atomic
-from ..sync.run import describe, summary_line, sync as run_sync
+from ..mirror.run import describe, summary_line, sync as run_sync
 from . import cli
 
 
@@ -31,4 +31,10 @@ def sync(options, spec, keep_going, dry_run, digestfile):
         lines = ["%s@%s\n" % (r.destination, r.digest) for r in report.images if r.digest]
         write_atomic(digestfile, "".join(lines).encode())
     sys.stdout.flush()
-    return 1 if report.failed else 0
+    if report.failed:
+        failed = [r for r in report.images if r.status == "failed"]
+        click.echo("Error: %d of %d images failed (first: %s: %s)"
+                   % (len(failed), len(report.images) + report.not_started,
+                      failed[0].source, failed[0].error), err=True)
+        return 1
+    return 0

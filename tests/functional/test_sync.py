@@ -50,9 +50,10 @@ def _raw_digest(registry, ref):
     return "sha256:" + hashlib.sha256(out.encode()).hexdigest()
 
 
-def _sync(spec, *args, check=True):
-    proc = run_cli("--insecure", "-O", "json", *args, "sync", str(spec), check=check,
-                   timeout=300)
+def _sync(spec, *args, check=True, options=()):
+    """`occystrap --insecure -O json [options] sync SPEC [args]`: (process, report)."""
+    proc = run_cli("--insecure", "-O", "json", *options, "sync", str(spec), *args,
+                   check=check, timeout=300)
     return proc, json.loads(proc.stdout) if proc.stdout.strip() else None
 
 
@@ -85,7 +86,7 @@ def test_tag_rules_and_digestfile(source, destination, tmp_path):
                            "    destination: registry://%s/rules/a\n"
                  % (source.url, destination.url))
     digests = tmp_path / "digests.txt"
-    _proc, report = _sync(spec, "--digestfile", str(digests), "-J", "2")
+    _proc, report = _sync(spec, "--digestfile", str(digests), options=("-J", "2"))
     assert sorted(r["source"].rsplit(":", 1)[1] for r in report["images"]) == ["1", "2"]
     lines = sorted(digests.read_text().splitlines())
     assert lines == sorted("%s@%s" % (r["destination"], r["digest"]) for r in report["images"])
@@ -109,12 +110,12 @@ def test_a_failed_image_is_reported_and_stops_new_ones(source, destination, tmp_
             "    destination: registry://%s/fail/b:1.0\n"
             % (source.url, destination.url, source.url, destination.url))
     spec = _spec(tmp_path, text)
-    proc, report = _sync(spec, check=False)
+    proc, report = _sync(spec, check=False, options=("-J", "1"))     # one at a time
     assert proc.returncode == 1
     assert report["images"][0]["status"] == "failed"
     assert "not found" in report["images"][0]["error"].lower()
     assert report["summary"]["not_started"] == 1 and len(report["images"]) == 1
-    proc, report = _sync(spec, "--keep-going", check=False)
+    proc, report = _sync(spec, "--keep-going", check=False, options=("-J", "1"))
     assert proc.returncode == 1
     assert [r["status"] for r in report["images"]] == ["failed", "copied"]
 

@@ -5,8 +5,8 @@ import datetime
 import pytest
 
 from occystrap.errors import OccystrapError
-from occystrap.sync.model import Entry, compile_tags
-from occystrap.sync.resolve import resolve
+from occystrap.mirror.model import Entry, compile_tags
+from occystrap.mirror.resolve import resolve
 from tests.quaystandin import QuayStandIn
 
 OPTIONS = {"insecure": True, "retries": 0}
@@ -48,7 +48,7 @@ def run(quay, path, registry_url, destination="registry://dst:5000/mirror", toke
 
 
 def test_glob_and_every_active_tag(quay, registry, monkeypatch):
-    monkeypatch.setattr("occystrap.sync.resolve.QUAY_PAGE", 2)
+    monkeypatch.setattr("occystrap.mirror.resolve.QUAY_PAGE", 2)
     jobs = run(quay, "kolla/nova-*", registry.url)
     host = registry.url
     expected = [("nova-api", t) for t in ("2024.1", "2024.2", "latest", "2023.1")] + \

@@ -6,9 +6,9 @@ import uuid
 import pytest
 
 from occystrap.errors import OccystrapError
-from occystrap.sync import resolve as resolve_module
-from occystrap.sync.model import Entry, compile_tags
-from occystrap.sync.resolve import resolve
+from occystrap.mirror import resolve as resolve_module
+from occystrap.mirror.model import Entry, compile_tags
+from occystrap.mirror.resolve import resolve
 from occystrap.transports.registry import listing
 from tests import imagebuilder as ib
 from tests.cli import occystrap

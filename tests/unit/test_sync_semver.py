@@ -1,7 +1,7 @@
 """sync.semver: tag versions, their ordering (semver.org 2.0), and constraints."""
 import pytest
 
-from occystrap.sync.semver import parse_constraint, parse_version
+from occystrap.mirror.semver import parse_constraint, parse_version
 
 # each list is in strictly ascending order
 ORDERED = [

@@ -3,9 +3,9 @@ problem (never a traceback, whatever the YAML)."""
 import pytest
 
 from occystrap.errors import OccystrapError, SpecError
-from occystrap.sync.model import Entry
-from occystrap.sync.semver import Constraint
-from occystrap.sync.spec import load_spec, parse_spec
+from occystrap.mirror.model import Entry
+from occystrap.mirror.semver import Constraint
+from occystrap.mirror.spec import load_spec, parse_spec
 
 SRC = "registry://docker.io/library/busybox"
 DST = "registry://mirror.example:5000/busybox"
