@@ -95,8 +95,17 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
     options = dict(options or {})
     started = time.monotonic()
     entries = entries_of(spec)
-    jobs = [job for entry in entries for job in resolve(entry, options)]
+    jobs, unresolved = [], []
+    for entry in entries:
+        try:
+            jobs.extend(resolve(entry, options))
+        except OccystrapError as exc:   # a repository missing, a listing refused
+            unresolved.append(ImageRecord(entry.source, entry.destination, error=str(exc)))
+            if not keep_going:
+                break
     stop = threading.Event()
+    if unresolved and not keep_going:
+        stop.set()
     layer_cache = open_cache(options.get("layer_cache"))
     records = [None] * len(jobs)
 
@@ -124,8 +133,12 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
     finally:
         if layer_cache is not None:
             layer_cache.close()
-    done = [record for record in records if record is not None]
-    return SyncReport(done, time.monotonic() - started, len(jobs) - len(done))
+    for record in unresolved:
+        if on_image is not None:
+            on_image(record)
+    done = unresolved + [record for record in records if record is not None]
+    return SyncReport(done, time.monotonic() - started,
+                      len(jobs) - (len(done) - len(unresolved)))
 
 
 def job_options(options, entry):
