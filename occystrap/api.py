@@ -67,7 +67,8 @@ def rewrite_config(config_bytes, results, filters=()):
 
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
-         layer_cache=None, started=None, damaged=None, progress=None, referrers=False):
+         layer_cache=None, started=None, damaged=None, progress=None, referrers=False,
+         shared=None):
     """Copy source to sink through filters; return a CopyReport.
 
     A source with a descriptor tree goes through imageset.copy_tree (indexes, byte-
@@ -78,7 +79,8 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     sinks: layers that do not hash to their diff_id are appended to it as
     IntegrityErrors instead of stopping the copy; progress is the caller's Progress
     when it already showed the source being opened; referrers: copy the source's
-    referrers too (imageset)."""
+    referrers too (imageset); shared, a Shared that other copies into the same
+    destination use too (sync), so a blob they share is made and sent once."""
     from .imageset import copy_tree, uses_tree
     start = time.monotonic() if started is None else started
     own_progress = progress is None
@@ -86,6 +88,9 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         progress = Progress()
     run = Run(filters, parallel, progress, layer_cache, damaged, out)
     run.referrers = referrers
+    if shared is not None:
+        run.shared = shared
+    run.scope = sink.blob_scope if sink.blob_scope is not None else id(sink)
     sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
         _refuse_overlaps(source, sink, filters)
@@ -111,6 +116,33 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                       uploaded_bytes=progress.uploaded_bytes, digest=sink.tagged_digest)
 
 
+class Shared:
+    """Blobs made once, as futures: keyed by (destination, rewrite, source digest), so
+    copies into one destination that share it (a sync's images) share their layers."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._made = {}
+
+    def once(self, key, make):
+        with self._lock:
+            future = self._made.get(key)
+            mine = future is None
+            if mine:
+                future = self._made[key] = concurrent.futures.Future()
+        if not mine:
+            return future.result(), True
+        try:
+            result = make()
+        except BaseException as exc:
+            with self._lock:
+                del self._made[key]
+            future.set_exception(exc)
+            raise
+        future.set_result(result)
+        return result, False
+
+
 class Run:
     """What one copy shares across the images it writes: the filters, threads,
     progress, layer cache, and the layers already written (a layer two platforms
@@ -127,8 +159,9 @@ class Run:
         self.layer_cache = layer_cache
         self.damaged = damaged
         self.out = out              # where observers (search, inspect) report
-        self._written = {}          # source blob digest -> Future of its LayerResult
-        self._lock = threading.Lock()
+        self.shared = Shared()      # what was made once (see once); a sync shares one
+        self.scope = None           # the destination the made blobs live in
+        self.rewrite = tuple(f.cache_token for f in self.filters if f.changes_content)
         self.referrers = False      # --referrers: copy what refers to the images too
         self.helpers = Helpers()    # the sink's threads (upload senders, expansion)
         self._caches = []
@@ -139,27 +172,13 @@ class Run:
 
     def once(self, digest, make):
         """(result, shared): make() the first time a blob digest (or another key) is
-        asked for in this run; whoever asks later (another platform) waits for that
-        result and shares it.  The first asker was always submitted first, so no
-        waiter holds a thread its maker needs."""
+        asked for in this run, or in any run sharing its Shared table into the same
+        destination; whoever asks later (another platform, another image of a sync)
+        waits for that result and shares it.  A maker claims the key as it starts and
+        never waits itself, so a waiter only ever waits for work that is running."""
         if not digest:
             return make(), False
-        with self._lock:
-            future = self._written.get(digest)
-            mine = future is None
-            if mine:
-                future = self._written[digest] = concurrent.futures.Future()
-        if not mine:
-            return future.result(), True
-        try:
-            result = make()
-        except BaseException as exc:
-            with self._lock:
-                del self._written[digest]
-            future.set_exception(exc)
-            raise
-        future.set_result(result)
-        return result, False
+        return self.shared.once((self.scope, self.rewrite, digest), make)
 
     def cache_for(self, sink):
         """The run's CopyCache for sink: one for all the images it writes, so its

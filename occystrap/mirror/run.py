@@ -107,6 +107,7 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
     if unresolved and not keep_going:
         stop.set()
     layer_cache = open_cache(options.get("layer_cache"))
+    shared = api.Shared()       # a blob several images share goes up once
     records = [None] * len(jobs)
 
     def work(position):
@@ -114,7 +115,7 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
             return
         job = jobs[position]
         LOG.info("Start %s -> %s", job.source, job.destination)
-        record = run_job(job, options, layer_cache, dry_run)
+        record = run_job(job, options, layer_cache, dry_run, shared)
         records[position] = record
         if record.status == "failed" and not keep_going:
             stop.set()
@@ -152,13 +153,13 @@ def job_options(options, entry):
     return merged
 
 
-def run_job(job, options, layer_cache=None, dry_run=False):
+def run_job(job, options, layer_cache=None, dry_run=False, shared=None):
     """Copy one image (or find it unchanged); every failure becomes the record's
     error, so one broken image never stops the report."""
     started = time.monotonic()
     record = ImageRecord(job.source, job.destination)
     try:
-        _copy_job(job, job_options(options, job.entry), layer_cache, dry_run, record)
+        _copy_job(job, job_options(options, job.entry), layer_cache, dry_run, record, shared)
     except OccystrapError as exc:
         record.status, record.error = "failed", str(exc)
     except OSError as exc:
@@ -169,7 +170,7 @@ def run_job(job, options, layer_cache=None, dry_run=False):
     return record
 
 
-def _copy_job(job, options, layer_cache, dry_run, record):
+def _copy_job(job, options, layer_cache, dry_run, record, shared):
     filters = [build_filter(spec) for spec in job.entry.filters]
     source_uri = checked(parse_uri(job.source), "input")
     sink_uri = checked(parse_uri(job.destination), "output")
@@ -192,7 +193,7 @@ def _copy_job(job, options, layer_cache, dry_run, record):
                               verify=verify, verify_full=options.get("verify_full", False),
                               layer_cache=layer_cache if CopyCache.supports(sink) else None,
                               progress=Progress(quiet=True),
-                              referrers=options.get("referrers"))
+                              referrers=options.get("referrers"), shared=shared)
             sink = None                 # copy() closed it
     finally:
         if sink is not None:

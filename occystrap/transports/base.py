@@ -266,6 +266,7 @@ class ImageSink:
     stores_manifests = False    # writes manifests as given: byte-exact copies possible
     requested_compression = None    # what the user asked for; None: keep the source's
     blob_origin = None      # Origin of the blobs it writes, when others may mount them
+    blob_scope = None       # where its blobs live, for copies that share them (api.Shared)
     helpers = Helpers()     # the copier gives each copy its own (api.copy)
     scheme = None           # set by transports.register
     reference = None        # a tree sink's tag; None while an index's child is written

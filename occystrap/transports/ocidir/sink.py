@@ -146,6 +146,10 @@ class OcidirSink(ImageSink):
         write_atomic(os.path.join(self.root, INDEX_FILE),
                      json.dumps(document, separators=(",", ":")).encode())
 
+    @property
+    def blob_scope(self):
+        return ("layout", self.root) if self.root else None
+
     def current_annotations(self):
         """(digest, annotations) of what the tag names in the layout now, or None."""
         digest = self.current_digest()

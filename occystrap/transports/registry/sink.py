@@ -351,6 +351,10 @@ class RegistrySink(ImageSink):
         return False
 
     @property
+    def blob_scope(self):
+        return ("registry", self.ref.api_host, self.ref.repository)
+
+    @property
     def blob_origin(self):
         """Where this push's blobs live: a later push to another repository of the
         same registry can mount them from there (the layer cache records it)."""
