@@ -20,6 +20,7 @@ from ..imageset import planned_digest, planned_provenance
 from ..model import format_size
 from ..progress import Progress
 from ..transports import checked, open_sink, open_source
+from ..transports.registry.client import ClientPool
 from ..uri import parse_uri
 from .resolve import resolve
 from .spec import load_spec, parse_spec
@@ -93,6 +94,7 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
     SpecError before anything is copied; a failed image is a record, not an error.
     """
     options = dict(options or {})
+    clients = options["clients"] = ClientPool(options.get("rate_limit"))
     started = time.monotonic()
     entries = entries_of(spec)
     jobs, unresolved = [], []
@@ -134,6 +136,7 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
     finally:
         if layer_cache is not None:
             layer_cache.close()
+        clients.close()
     for record in unresolved:
         if on_image is not None:
             on_image(record)

@@ -146,3 +146,23 @@ def test_library_call(source, destination):
                                                      % destination.url}]},
                            {"insecure": True})
     assert [r.status for r in again.images] == ["unchanged"]
+
+
+def test_one_client_per_registry_for_the_whole_run(source, destination, monkeypatch):
+    """Every image of a run shares one connection pool (and one --rate-limit) per
+    registry: two registries, two clients, however many images."""
+    from occystrap.transports.registry import client as client_mod
+    made = []
+    original = client_mod.RegistryClient.__init__
+
+    def counting(self, host, **kwargs):
+        made.append((host, kwargs.get("limiter")))
+        original(self, host, **kwargs)
+    monkeypatch.setattr(client_mod.RegistryClient, "__init__", counting)
+    report = occystrap.sync({"sync": [{"source": "registry://%s/synced/team/a" % source.url,
+                                       "destination": "registry://%s/pool/a"
+                                                      % destination.url}]},
+                            {"insecure": True, "image_parallel": 3, "rate_limit": 1000})
+    assert len(report.images) == 3 and not report.failed
+    assert sorted(host for host, _ in made) == sorted([source.url, destination.url])
+    assert made[0][1] is not None and made[0][1] is made[1][1]      # one limiter

@@ -236,12 +236,39 @@ def _describe_error(status, reason, body):
     return None, reason or ""
 
 
+class ClientPool:
+    """One RegistryClient per registry host and credentials, for many copies at once
+    (sync): one connection pool per host, its tokens reused, and one --rate-limit for
+    every request of the run.  Clients it made ignore close(); close() here ends them."""
+
+    def __init__(self, rate_limit=None):
+        self._lock = threading.Lock()
+        self._clients = {}
+        self.limiter = RateLimiter(float(rate_limit)) if rate_limit else None
+
+    def get(self, key, make):
+        """The client for key, made by make(limiter) the first time."""
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._clients[key] = make(self.limiter)
+                client.shared = True
+            return client
+
+    def close(self):
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            client.shared = False
+            client.close()
+
+
 class RegistryClient:
     """Talks to one registry.  Thread-safe: share one instance between workers."""
 
     def __init__(self, host, *, insecure=False, ca_file=None, username=None,
                  password=None, retries=3, rate_limit=None, timeout=60.0, pool_size=8,
-                 user_agent=None, backoff=1.0):
+                 user_agent=None, backoff=1.0, limiter=None):
         if "://" in host:                       # tolerate a scheme in the host
             scheme, host = host.split("://", 1)
             insecure = scheme.lower() == "http"
@@ -254,7 +281,8 @@ class RegistryClient:
         self.backoff = backoff
         self.user_agent = user_agent or "occystrap/%s" % _version()
         self.stats = Stats()
-        self._limiter = RateLimiter(float(rate_limit)) if rate_limit else None
+        self._limiter = limiter or (RateLimiter(float(rate_limit)) if rate_limit else None)
+        self.shared = False         # owned by a ClientPool, which closes it
         self._origin = _origin(self.base_url)
         self._lock = threading.Lock()           # guards the auth state below
         self._token_lock = threading.Lock()     # one token fetch at a time
@@ -285,7 +313,8 @@ class RegistryClient:
                                 % (self.host, ca_file, exc)) from None
 
     def close(self):
-        self._pool.clear()
+        if not self.shared:
+            self._pool.clear()
 
     def __enter__(self):
         return self

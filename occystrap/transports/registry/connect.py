@@ -25,8 +25,6 @@ SOURCE_ALIASES = {"architecture": "arch"}
 SINK_OPTIONS = dict(_COMMON, compression=choice(*LEVELS), compression_level=integer())
 
 
-
-
 def connect(uri, options, side):
     """(Reference, RegistryClient) for a registry:// URI read ("src") or written ("dest")."""
     ref = parse_reference(uri.path)
@@ -35,13 +33,23 @@ def connect(uri, options, side):
         options.get(side + "_password") or options.get("password"),
         uri_username=uri.options.get("username") or ref.username,
         uri_password=uri.options.get("password") or ref.password)
-    client = RegistryClient(
-        ref.api_host, insecure=bool(setting(uri, options, "insecure", default=False)),
-        ca_file=setting(uri, options, "ca_file"), username=username, password=password,
-        retries=options.get("retries", 3), rate_limit=options.get("rate_limit"),
-        pool_size=max(8, _workers(uri, options) * 2),
-        user_agent="occystrap/%s" % __version__)
-    return ref, client
+    insecure = bool(setting(uri, options, "insecure", default=False))
+    ca_file = setting(uri, options, "ca_file")
+    retries = options.get("retries", 3)
+    workers = _workers(uri, options)
+
+    def make(limiter=None, connections=max(8, workers * 2)):
+        return RegistryClient(
+            ref.api_host, insecure=insecure, ca_file=ca_file, username=username,
+            password=password, retries=retries, rate_limit=options.get("rate_limit"),
+            pool_size=connections, user_agent="occystrap/%s" % __version__,
+            limiter=limiter)
+    pool = options.get("clients")       # a ClientPool: many copies share one (sync)
+    if pool is None:
+        return ref, make()
+    images = int(options.get("image_parallel") or 1)
+    return ref, pool.get((ref.api_host, insecure, ca_file, username, password, retries),
+                         lambda limiter: make(limiter, max(8, workers * images * 2)))
 
 
 def _workers(uri, options):
