@@ -1,12 +1,47 @@
 """`occystrap sync SPEC.yaml`: many images in one run (docs/sync.md)."""
 import json
 import sys
+import threading
 
 import click
 
 from ..atomicfile import write_atomic
+from ..model import format_size
 from ..mirror.run import describe, summary_line, sync as run_sync
 from . import cli
+
+
+def _print(record):
+    click.echo(describe(record), err=True)
+
+
+class ImagesBar:
+    """On a terminal: one bar over the images, with the bytes uploaded so far; each
+    image's line is printed above it as the image ends."""
+
+    def __init__(self):
+        self._bar = None
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def start(self, count):
+        from tqdm import tqdm
+        self._bar = tqdm(total=count, desc="images", unit="image", file=sys.stderr,
+                         leave=False, dynamic_ncols=True)
+
+    def done(self, record):
+        with self._lock:
+            self._bytes += record.bytes_uploaded
+            if self._bar is None:
+                _print(record)
+                return
+            self._bar.write(describe(record), file=sys.stderr)
+            self._bar.set_postfix_str("%s uploaded" % format_size(self._bytes))
+            self._bar.update(1)
+
+    def close(self):
+        if self._bar is not None:
+            self._bar.close()
 
 
 @cli.command(help="Mirror the repositories and tags SPEC (a YAML file) names: -J images "
@@ -22,8 +57,14 @@ from . import cli
               help="Write one DESTINATION@sha256:... line per image to this file.")
 @click.pass_obj
 def sync(options, spec, keep_going, dry_run, digestfile):
-    report = run_sync(spec, options, keep_going=keep_going, dry_run=dry_run,
-                      on_image=lambda record: click.echo(describe(record), err=True))
+    bar = ImagesBar() if sys.stderr.isatty() else None
+    try:
+        report = run_sync(spec, options, keep_going=keep_going, dry_run=dry_run,
+                          on_image=bar.done if bar else _print,
+                          on_jobs=bar.start if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
     click.echo(summary_line(report), err=True)
     if options.get("output_format") == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))

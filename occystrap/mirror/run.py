@@ -85,12 +85,14 @@ def entries_of(spec, name="spec"):
     return list(spec)
 
 
-def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
+def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
+         on_jobs=None):
     """Mirror what spec names; return a SyncReport.
 
     options are the global CLI options (image_parallel, parallel, insecure,
     credentials, retries, rate_limit, layer_cache, verify); on_image(record) is
-    called as each image ends (the CLI prints a line).  Bad input in the spec raises
+    called as each image ends (the CLI prints a line), on_jobs(count) once the set is
+    resolved (the CLI's bar learns its total).  Bad input in the spec raises
     SpecError before anything is copied; a failed image is a record, not an error.
     """
     options = dict(options or {})
@@ -105,6 +107,8 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None):
             unresolved.append(ImageRecord(entry.source, entry.destination, error=str(exc)))
             if not keep_going:
                 break
+    if on_jobs is not None:
+        on_jobs(len(jobs) + len(unresolved))
     stop = threading.Event()
     if unresolved and not keep_going:
         stop.set()

@@ -1,7 +1,15 @@
 """`occystrap sync`: many images in one run, between two real docker-registries, with
 skopeo as the judge of what arrived (docs/sync.md)."""
+import fcntl
 import hashlib
 import json
+import os
+import pty
+import re
+import struct
+import subprocess
+import sys
+import termios
 import time
 
 import pytest
@@ -9,7 +17,7 @@ import pytest
 import occystrap
 from tests import imagebuilder as ib
 from tests import peers
-from tests.cli import occystrap as run_cli
+from tests.cli import REPO, occystrap as run_cli
 
 pytestmark = pytest.mark.functional
 
@@ -166,3 +174,34 @@ def test_one_client_per_registry_for_the_whole_run(source, destination, monkeypa
     assert len(report.images) == 3 and not report.failed
     assert sorted(host for host, _ in made) == sorted([source.url, destination.url])
     assert made[0][1] is not None and made[0][1] is made[1][1]      # one limiter
+
+
+def test_on_a_terminal_one_bar_counts_images_and_bytes(source, destination, tmp_path):
+    spec = _spec(tmp_path, "sync:\n  - source: registry://%s/synced/team/a\n"
+                           "    destination: registry://%s/tty/a\n"
+                 % (source.url, destination.url))
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "occystrap", "--insecure", "sync",
+                             str(spec)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=slave, cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)))
+    os.close(slave)
+    screen = b""
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            screen += data
+        proc.communicate(timeout=120)
+    finally:
+        os.close(master)
+    text = screen.decode(errors="replace")
+    assert proc.returncode == 0, text
+    assert "images:" in text and re.search(r"\d/3 \[", text), text      # the bar
+    assert "uploaded" in text and text.count("copied ") >= 3, text
+    assert "Sync: 3 images, 3 copied" in text
