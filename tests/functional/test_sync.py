@@ -139,6 +139,15 @@ def test_filtered_sync_rewrites_each_image(source, destination, tmp_path):
     assert record["status"] == "copied"
     assert record["digest"] != _raw_digest(source, "synced/team/b:1.0")
     assert _raw_digest(destination, "filtered/b:1.0") == record["digest"]
+    # the rewrite recorded its source and filters: a rerun finds it, without layer work
+    _proc, again = _sync(spec)
+    assert [(r["status"], r["digest"]) for r in again["images"]] == \
+        [("unchanged", record["digest"])]
+    # another filter option is another image
+    other = _spec(tmp_path, spec.read_text().replace("[normalize-timestamps]",
+                                                     "['normalize-timestamps:ts=7']"))
+    _proc, changed = _sync(other)
+    assert [r["status"] for r in changed["images"]] == ["copied"]
 
 
 def test_library_call(source, destination):
