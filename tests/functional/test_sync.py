@@ -214,3 +214,21 @@ def test_on_a_terminal_one_bar_counts_images_and_bytes(source, destination, tmp_
     assert "images:" in text and re.search(r"\d/3 \[", text), text      # the bar
     assert "uploaded" in text and text.count("copied ") >= 3, text
     assert "Sync: 3 images, 3 copied" in text
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("    colour: blue\n", "entry 1: unknown key"),
+    ("    tags: ['(']\n", "entry 1: "),
+    ("    semver: '>=1.2 <2'\n", "entry 1: "),
+])
+def test_bad_spec_is_one_error_before_anything_is_copied(source, destination, tmp_path,
+                                                         entry, message):
+    text = ("sync:\n  - source: registry://%s/synced/team/b\n"
+            "    destination: registry://%s/badspec/b\n" % (source.url, destination.url))
+    spec = _spec(tmp_path, text + entry)
+    proc = run_cli("--insecure", "sync", str(spec), check=False)
+    line = [x for x in proc.stderr.splitlines() if x.startswith("Error: ")][0]
+    assert line.startswith("Error: %s: %s" % (spec, message)), proc.stderr
+    listed = peers.skopeo("list-tags", "--tls-verify=false",
+                          "docker://%s/badspec/b" % destination.url, check=False)
+    assert listed.returncode != 0 or json.loads(listed.stdout)["Tags"] == []

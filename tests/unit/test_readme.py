@@ -34,7 +34,10 @@ def test_readme_example_runs_and_writes_only_to_a_temp_dir(tmp_path):
     assert "Summary: 3 layers" in run.stderr and "verified OK" in run.stderr
     (out,) = temp.iterdir()             # the example's mktemp -d
     assert sorted(p.name for p in out.iterdir()) == ["hello-bundle", "hello-clean.tar",
-                                                     "hello-dir", "mirror"]
+                                                     "hello-dir", "mirror", "mirror.yaml",
+                                                     "synced"]
+    assert "Sync: 1 images, 1 copied" in run.stderr
+    assert "Sync: 1 images, 1 unchanged" in run.stderr
     entries = json.loads((out / "mirror" / "index.json").read_text())["manifests"]
     source = json.loads((ROOT / "examples" / "multiarch" / "index.json").read_text())
     tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
