@@ -18,6 +18,7 @@ import occystrap
 from tests import imagebuilder as ib
 from tests import peers
 from tests.cli import REPO, occystrap as run_cli
+from tests.multiarch import multiarch_fixture  # noqa: F401  (fixture `multiarch`)
 
 pytestmark = pytest.mark.functional
 
@@ -232,3 +233,29 @@ def test_bad_spec_is_one_error_before_anything_is_copied(source, destination, tm
     listed = peers.skopeo("list-tags", "--tls-verify=false",
                           "docker://%s/badspec/b" % destination.url, check=False)
     assert listed.returncode != 0 or json.loads(listed.stdout)["Tags"] == []
+
+
+def test_sync_of_multi_platform_indexes_into_a_registry_and_a_layout(multiarch, destination,
+                                                                    tmp_path):
+    """platforms: all copies each index whole (byte-exact); an ocidir:// destination
+    holds every tag; skopeo copies the results with every platform."""
+    layout = tmp_path / "layout"
+    spec = _spec(tmp_path, "defaults:\n  platforms: all\n  tags: [oci, three]\n"
+                           "sync:\n  - source: registry://%s/%s\n"
+                           "    destination: registry://%s/multi/img\n"
+                           "  - source: registry://%s/%s\n"
+                           "    destination: ocidir://%s\n"
+                 % (multiarch.url, multiarch.repo, destination.url, multiarch.url,
+                    multiarch.repo, layout))
+    _proc, report = _sync(spec)
+    assert sorted(r["status"] for r in report["images"]) == ["copied"] * 4
+    for tag in ("oci", "three"):
+        source = _raw_digest(multiarch.registry, "%s:%s" % (multiarch.repo, tag))
+        assert _raw_digest(destination, "multi/img:" + tag) == source
+        peers.skopeo("copy", "--all", "--src-tls-verify=false",
+                     "docker://%s/multi/img:%s" % (destination.url, tag),
+                     "oci:%s:%s" % (tmp_path / "check", tag))
+        peers.skopeo("copy", "--all", "oci:%s:%s" % (layout, tag),
+                     "oci:%s:%s" % (tmp_path / "check2", tag))
+    _proc, again = _sync(spec)
+    assert [r["status"] for r in again["images"]] == ["unchanged"] * 4
