@@ -68,7 +68,7 @@ def rewrite_config(config_bytes, results, filters=()):
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
          layer_cache=None, started=None, damaged=None, progress=None, referrers=False,
-         shared=None):
+         shared=None, cancel=None):
     """Copy source to sink through filters; return a CopyReport.
 
     A source with a descriptor tree goes through imageset.copy_tree (indexes, byte-
@@ -80,7 +80,8 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     IntegrityErrors instead of stopping the copy; progress is the caller's Progress
     when it already showed the source being opened; referrers: copy the source's
     referrers too (imageset); shared, a Shared that other copies into the same
-    destination use too (sync), so a blob they share is made and sent once."""
+    destination use too (sync), so a blob they share is made and sent once; cancel,
+    an Event whose setting stops the copy at its next chunk (a signalled sync)."""
     from .imageset import copy_tree, uses_tree
     start = time.monotonic() if started is None else started
     own_progress = progress is None
@@ -90,6 +91,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     run.referrers = referrers
     if shared is not None:
         run.shared = shared
+    run.cancel = cancel
     run.scope = sink.blob_scope if sink.blob_scope is not None else id(sink)
     sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
@@ -160,6 +162,7 @@ class Run:
         self.damaged = damaged
         self.out = out              # where observers (search, inspect) report
         self.shared = Shared()      # what was made once (see once); a sync shares one
+        self.cancel = None          # an Event that stops the copy at its next chunk
         self.scope = None           # the destination the made blobs live in
         self.rewrite = tuple(f.cache_token for f in self.filters if f.changes_content)
         self.referrers = False      # --referrers: copy what refers to the images too
@@ -219,7 +222,7 @@ def copy_images(images, sink, run):
     run.progress.layers += sum(len(image_refs) for image_refs in refs)
     flat = [ref for image_refs in refs for ref in image_refs]
     results = _run_layers(flat, run.filters, sink, layer_threads(run.parallel, images[0], sink),
-                          run.progress, cached, run.damaged, run.once)
+                          run.progress, cached, run.damaged, run.once, run.cancel)
     done = []
     for image, image_refs in zip(images, refs):
         mine, results = results[:len(image_refs)], results[len(image_refs):]
@@ -382,19 +385,35 @@ def _write_layer(ref, filters, sink, same_blob, stop, progress):
 
 
 def _run_layers(refs, filters, sink, parallel, progress, cached=None, damaged=None,
-                once=None):
+                once=None, cancel=None):
     return in_pool(parallel, lambda ref, stop: _one_layer(ref, filters, sink, progress,
-                                                          cached, stop, damaged, once), refs)
+                                                          cached, stop, damaged, once),
+                   refs, cancel)
 
 
-def in_pool(threads, work, items):
+class _Either:
+    """Set when either of two events is: this pool's own stop, or the caller's cancel
+    (a sync stopping every image it runs)."""
+
+    def __init__(self, first, second):
+        self._events = (first, second)
+
+    def is_set(self):
+        return any(event.is_set() for event in self._events)
+
+    def set(self):
+        self._events[0].set()
+
+
+def in_pool(threads, work, items, cancel=None):
     """[work(item, stop) for item in items], in up to `threads` threads, results in
     the items' order.  When one fails (or the copy is signalled) `stop` is set, so the
     others give up at their next chunk, and the first error is raised once all have
-    ended.  With one thread, or one item, stop is None and nothing is started."""
+    ended; so does every item when cancel (an Event) is set.  With one thread, or one
+    item, nothing is started and stop is cancel."""
     if threads == 1 or len(items) < 2:
-        return [work(item, None) for item in items]
-    stop = threading.Event()
+        return [work(item, cancel) for item in items]
+    stop = threading.Event() if cancel is None else _Either(threading.Event(), cancel)
     with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-layer") as pool:
         futures = [pool.submit(work, item, stop) for item in items]
         try:

@@ -197,4 +197,4 @@ def _copy_blobs(source, sink, run, node):
             run.progress.layer_done(result, reused=reused or shared)
         return result
 
-    return in_pool(layer_threads(run.parallel, source, sink), one, blobs)[1:]
+    return in_pool(layer_threads(run.parallel, source, sink), one, blobs, run.cancel)[1:]

@@ -109,7 +109,8 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
                 break
     if on_jobs is not None:
         on_jobs(len(jobs) + len(unresolved))
-    stop = threading.Event()
+    stop = threading.Event()        # no new image starts
+    cancel = threading.Event()      # the images running stop at their next chunk
     if unresolved and not keep_going:
         stop.set()
     layer_cache = open_cache(options.get("layer_cache"))
@@ -121,7 +122,7 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
             return
         job = jobs[position]
         LOG.info("Start %s -> %s", job.source, job.destination)
-        record = run_job(job, options, layer_cache, dry_run, shared)
+        record = run_job(job, options, layer_cache, dry_run, shared, cancel)
         records[position] = record
         if record.status == "failed" and not keep_going:
             stop.set()
@@ -135,8 +136,21 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
                 work(position)
         else:
             with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-image") as pool:
-                for future in [pool.submit(work, p) for p in range(len(jobs))]:
-                    future.result()
+                futures = [pool.submit(work, p) for p in range(len(jobs))]
+                try:
+                    for future in futures:
+                        future.result()
+                except BaseException:   # a signal: stop everything, then unwind
+                    stop.set()
+                    cancel.set()
+                    for future in futures:
+                        future.cancel()
+                    concurrent.futures.wait(futures)
+                    raise
+    except BaseException:
+        stop.set()
+        cancel.set()
+        raise
     finally:
         if layer_cache is not None:
             layer_cache.close()
@@ -160,14 +174,15 @@ def job_options(options, entry):
     return merged
 
 
-def run_job(job, options, layer_cache=None, dry_run=False, shared=None):
+def run_job(job, options, layer_cache=None, dry_run=False, shared=None, cancel=None):
     """Copy one image (or find it unchanged); every failure becomes the record's
     error, so one broken image never stops the report."""
     started = time.monotonic()
     record = ImageRecord(job.source, job.destination)
     try:
-        _copy_job(job, job_options(options, job.entry), layer_cache, dry_run, record, shared)
-    except OccystrapError as exc:
+        _copy_job(job, job_options(options, job.entry), layer_cache, dry_run, record,
+                  shared, cancel)
+    except (OccystrapError, api.CopyStopped) as exc:
         record.status, record.error = "failed", str(exc)
     except OSError as exc:
         record.status = "failed"
@@ -177,7 +192,7 @@ def run_job(job, options, layer_cache=None, dry_run=False, shared=None):
     return record
 
 
-def _copy_job(job, options, layer_cache, dry_run, record, shared):
+def _copy_job(job, options, layer_cache, dry_run, record, shared, cancel):
     filters = [build_filter(spec) for spec in job.entry.filters]
     source_uri = checked(parse_uri(job.source), "input")
     sink_uri = checked(parse_uri(job.destination), "output")
@@ -200,7 +215,8 @@ def _copy_job(job, options, layer_cache, dry_run, record, shared):
                               verify=verify, verify_full=options.get("verify_full", False),
                               layer_cache=layer_cache if CopyCache.supports(sink) else None,
                               progress=Progress(quiet=True),
-                              referrers=options.get("referrers"), shared=shared)
+                              referrers=options.get("referrers"), shared=shared,
+                              cancel=cancel)
             sink = None                 # copy() closed it
     finally:
         if sink is not None:

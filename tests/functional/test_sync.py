@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import pty
+import signal
 import re
 import struct
 import subprocess
@@ -259,3 +260,32 @@ def test_sync_of_multi_platform_indexes_into_a_registry_and_a_layout(multiarch, 
                      "oci:%s:%s" % (tmp_path / "check2", tag))
     _proc, again = _sync(spec)
     assert [r["status"] for r in again["images"]] == ["unchanged"] * 4
+
+
+def test_sigterm_stops_a_sync_at_once_and_tags_nothing(source, destination, tmp_path):
+    """SIGTERM while several images copy: the running copies stop at their next chunk,
+    exit 143 with `Error: terminated`, and no destination tag is written."""
+    big = tmp_path / "big.tar"
+    ib.build_image(big, [ib.layer([("file", "big%d" % i, os.urandom(24 << 20))])
+                         for i in range(3)])
+    for tag in ("1", "2", "3"):
+        run_cli("--insecure", "process", "tar://%s" % big,
+                "registry://%s/synced/big:%s" % (source.url, tag), check=True)
+    spec = _spec(tmp_path, "sync:\n  - source: registry://%s/synced/big\n"
+                           "    destination: registry://%s/sigterm/big\n"
+                           "    filters: [normalize-timestamps]\n"
+                 % (source.url, destination.url))
+    proc = subprocess.Popen([sys.executable, "-m", "occystrap", "--insecure", "-j", "1",
+                             "--rate-limit", "20", "sync", str(spec)], cwd=REPO,
+                            env=dict(os.environ, PYTHONPATH=str(REPO)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(2.0)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert time.monotonic() - started < 15, err
+    assert err.decode().strip().splitlines()[-1] == "Error: terminated"
+    listed = peers.skopeo("list-tags", "--tls-verify=false",
+                          "docker://%s/sigterm/big" % destination.url, check=False)
+    assert listed.returncode != 0 or json.loads(listed.stdout)["Tags"] == []
