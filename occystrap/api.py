@@ -405,7 +405,7 @@ class _Either:
         self._events[0].set()
 
 
-def in_pool(threads, work, items, cancel=None):
+def in_pool(threads, work, items, cancel=None, name="occystrap-layer"):
     """[work(item, stop) for item in items], in up to `threads` threads, results in
     the items' order.  When one fails (or the copy is signalled) `stop` is set, so the
     others give up at their next chunk, and the first error is raised once all have
@@ -414,7 +414,7 @@ def in_pool(threads, work, items, cancel=None):
     if threads == 1 or len(items) < 2:
         return [work(item, cancel) for item in items]
     stop = threading.Event() if cancel is None else _Either(threading.Event(), cancel)
-    with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-layer") as pool:
+    with concurrent.futures.ThreadPoolExecutor(threads, name) as pool:
         futures = [pool.submit(work, item, stop) for item in items]
         try:
             return [future.result() for future in futures]

@@ -6,7 +6,6 @@ blob moves (imageset.planned_digest): when the destination already names it (one
 or one look at index.json), the image is `unchanged` and nothing is read.  The first
 failure stops new images from starting unless keep_going; those in flight finish.
 """
-import concurrent.futures
 import dataclasses
 import logging
 import threading
@@ -110,14 +109,15 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
     if on_jobs is not None:
         on_jobs(len(jobs) + len(unresolved))
     stop = threading.Event()        # no new image starts
-    cancel = threading.Event()      # the images running stop at their next chunk
     if unresolved and not keep_going:
         stop.set()
     layer_cache = open_cache(options.get("layer_cache"))
     shared = api.Shared()       # a blob several images share goes up once
     records = [None] * len(jobs)
 
-    def work(position):
+    def work(position, cancel):
+        """One image; cancel (the pool's stop, set on a signal) stops its copy at the
+        next chunk."""
         if stop.is_set():
             return
         job = jobs[position]
@@ -130,26 +130,10 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
             on_image(record)
 
     try:
-        threads = max(1, int(options.get("image_parallel") or 1))
-        if threads == 1 or len(jobs) < 2:
-            for position in range(len(jobs)):
-                work(position)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(threads, "occystrap-image") as pool:
-                futures = [pool.submit(work, p) for p in range(len(jobs))]
-                try:
-                    for future in futures:
-                        future.result()
-                except BaseException:   # a signal: stop everything, then unwind
-                    stop.set()
-                    cancel.set()
-                    for future in futures:
-                        future.cancel()
-                    concurrent.futures.wait(futures)
-                    raise
+        api.in_pool(max(1, int(options.get("image_parallel") or 1)), work,
+                    list(range(len(jobs))), name="occystrap-image")
     except BaseException:
         stop.set()
-        cancel.set()
         raise
     finally:
         if layer_cache is not None:
