@@ -408,30 +408,28 @@ class RegistrySink(ImageSink):
         return rebuilt_manifest(base, base_type, base_raw, config_bytes, results,
                                 self.compression, self.provenance)
 
-    def current_digest(self):
-        """What the destination tag names now (a HEAD, no body), or None."""
+    def _tagged_now(self, method):
+        """The answer to METHOD of the destination tag's manifest, None when absent."""
         try:
-            response = self.client.request(
-                "HEAD", "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
+            return self.client.request(
+                method, "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
                 scope=self.scope, headers={"Accept": ", ".join(MANIFEST_ACCEPT)})
         except RegistryError as exc:
             if exc.status == 404:
                 return None
             raise
-        digest = (response.headers.get("Docker-Content-Digest") or "").strip()
+
+    def current_digest(self):
+        """What the destination tag names now (a HEAD, no body), or None."""
+        response = self._tagged_now("HEAD")
+        digest = (response.headers.get("Docker-Content-Digest") or "").strip() \
+            if response is not None else ""
         return digest if model.is_digest(digest) else None
 
     def current_annotations(self):
         """(digest, annotations) of what the destination tag names now (one GET)."""
-        try:
-            response = self.client.request(
-                "GET", "/v2/%s/manifests/%s" % (self.ref.repository, self.ref.reference),
-                scope=self.scope, headers={"Accept": ", ".join(MANIFEST_ACCEPT)})
-        except RegistryError as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return _annotations(response.data)
+        response = self._tagged_now("GET")
+        return _annotations(response.data) if response is not None else None
 
     def verify(self, full=False):
         errors = []
