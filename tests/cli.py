@@ -1,7 +1,11 @@
 """Run the occystrap CLI as a user would: a separate process, its exit code and output."""
+import fcntl
 import os
+import pty
+import struct
 import subprocess
 import sys
+import termios
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -30,3 +34,34 @@ def occystrap(*args, env=None, pure=False, check=None, timeout=None):
         assert len(errors) == 1, proc.stderr
         assert not errors[0].startswith("Error: internal error:"), proc.stderr
     return proc
+
+
+def on_terminal(*args, env=None, timeout=120):
+    """Run `python -m occystrap ARGS` with stderr on a pseudo-terminal (100 columns; a
+    new one is 0 wide, where tqdm draws nothing): (exit status, what the terminal
+    showed, stdout bytes)."""
+    environ = dict(os.environ, **(env or {}))
+    environ["PYTHONPATH"] = REPO + os.pathsep + environ.get("PYTHONPATH", "")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "occystrap", *map(str, args)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
+                            cwd=REPO, env=environ)
+    os.close(slave)
+    screen = b""
+    try:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:             # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            screen += data
+        out, _ = proc.communicate(timeout=timeout)
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, screen.decode(errors="replace"), out

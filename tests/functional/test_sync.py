@@ -1,16 +1,12 @@
 """`occystrap sync`: many images in one run, between two real docker-registries, with
 skopeo as the judge of what arrived (docs/sync.md)."""
-import fcntl
 import hashlib
 import json
 import os
-import pty
 import signal
 import re
-import struct
 import subprocess
 import sys
-import termios
 import time
 
 import pytest
@@ -18,7 +14,7 @@ import pytest
 import occystrap
 from tests import imagebuilder as ib
 from tests import peers
-from tests.cli import REPO, occystrap as run_cli
+from tests.cli import REPO, on_terminal, occystrap as run_cli
 from tests.multiarch import multiarch_fixture  # noqa: F401  (fixture `multiarch`)
 
 pytestmark = pytest.mark.functional
@@ -191,28 +187,8 @@ def test_on_a_terminal_one_bar_counts_images_and_bytes(source, destination, tmp_
     spec = _spec(tmp_path, "sync:\n  - source: registry://%s/synced/team/a\n"
                            "    destination: registry://%s/tty/a\n"
                  % (source.url, destination.url))
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "occystrap", "--insecure", "sync",
-                             str(spec)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=slave, cwd=REPO,
-                            env=dict(os.environ, PYTHONPATH=str(REPO)))
-    os.close(slave)
-    screen = b""
-    try:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:
-                break
-            if not data:
-                break
-            screen += data
-        proc.communicate(timeout=120)
-    finally:
-        os.close(master)
-    text = screen.decode(errors="replace")
-    assert proc.returncode == 0, text
+    returncode, text, _out = on_terminal("--insecure", "sync", str(spec))
+    assert returncode == 0, text
     assert "images:" in text and re.search(r"\d/3 \[", text), text      # the bar
     assert "uploaded" in text and text.count("copied ") >= 3, text
     assert "Sync: 3 images, 3 copied" in text
@@ -266,7 +242,7 @@ def test_sigterm_stops_a_sync_at_once_and_tags_nothing(source, destination, tmp_
     """SIGTERM while several images copy: the running copies stop at their next chunk,
     exit 143 with `Error: terminated`, and no destination tag is written."""
     big = tmp_path / "big.tar"
-    ib.build_image(big, [ib.layer([("file", "big%d" % i, os.urandom(24 << 20))])
+    ib.build_image(big, [ib.layer([("file", "big%d" % i, os.urandom(40 << 20))])
                          for i in range(3)])
     for tag in ("1", "2", "3"):
         run_cli("--insecure", "process", "tar://%s" % big,
@@ -279,7 +255,7 @@ def test_sigterm_stops_a_sync_at_once_and_tags_nothing(source, destination, tmp_
                              "--rate-limit", "20", "sync", str(spec)], cwd=REPO,
                             env=dict(os.environ, PYTHONPATH=str(REPO)),
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    time.sleep(2.0)
+    time.sleep(1.5)             # the copies take several seconds: this is mid-layer
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     _out, err = proc.communicate(timeout=60)

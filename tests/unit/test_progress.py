@@ -2,20 +2,16 @@
 
 Every test waits for content (a line, a bar) with a generous bound; none asserts how
 long anything took."""
-import fcntl
 import io
 import os
-import pty
 import queue
 import re
-import struct
 import subprocess
 import sys
-import termios
 import threading
 
 from occystrap.progress import Progress
-from tests.cli import REPO
+from tests.cli import REPO, on_terminal
 from tests.stallregistry import StallingRegistry, stall_layers
 
 ENV = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -71,33 +67,9 @@ def test_off_a_terminal_a_line_reports_the_bytes_done(tmp_path):
 
 def test_on_a_terminal_each_layer_has_a_byte_bar(tmp_path):
     """`process` on a pseudo-terminal draws tqdm bars in bytes, one per layer."""
-    master, slave = pty.openpty()
-    # a new pseudo-terminal is 0 columns wide, where tqdm draws nothing; a real one is not
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "occystrap", "process", "tar://examples/hello.tar",
-         "tar://%s" % (tmp_path / "out.tar")],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave, cwd=REPO,
-        env=ENV)
-    os.close(slave)
-    screen = b""
-    try:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:             # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            screen += data
-        out, _ = proc.communicate(timeout=60)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    text = screen.decode(errors="replace")
-    assert proc.returncode == 0, text
+    returncode, text, out = on_terminal("process", "tar://examples/hello.tar",
+                                        "tar://%s" % (tmp_path / "out.tar"), timeout=60)
+    assert returncode == 0, text
     for layer in ("layer 1/3", "layer 2/3", "layer 3/3"):
         assert re.search(re.escape(layer) + r":.*[\d.]+k?/[\d.]+k? \[.*B/s\]", text), text
     assert "Progress:" not in text     # the log lines are for logs, not terminals
