@@ -39,7 +39,7 @@ def copy_tree(source, sink, run):
                           "holds an index (registry://, ocidir://)"
                           % (sink.scheme, _shown(source.platforms)))
     if not multi:
-        node = source.select_one(root)
+        node = source.selected
         results, (digest, _size, _type) = _copy_image(source, sink, run, node, False)
         _referrers(source, sink, run, [node.digest], digest == node.digest)
         return results
@@ -123,7 +123,7 @@ def planned_digest(source, sink, filters):
     if root is None or filters or not sink.stores_manifests:
         return None
     if not (platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex)):
-        node = source.select_one(root)
+        node = source.selected
         return node.digest if exact(node, sink, filters) else None
     positions = platforms.select_many(root.json, source.platforms)
     if sink.requested_compression is not None and not all(
@@ -143,7 +143,7 @@ def planned_provenance(source, sink, filters):
         return None
     if platforms.keeps_index(source.platforms) and isinstance(root, ImageIndex):
         return provenance(root.digest, filters, sink, _shown(source.platforms))
-    return provenance(source.select_one(root).digest, filters, sink)
+    return provenance(source.selected.digest, filters, sink)
 
 
 def _together(nodes, sink, run):

@@ -200,8 +200,9 @@ class FetchedSource(ImageSource):
     def image_of(self, node):
         return self._image.image_of(node)
 
-    def select_one(self, node):
-        return self._image.select_one(node)
+    @property
+    def selected(self):
+        return self._image.selected
 
     @property
     def platforms(self):

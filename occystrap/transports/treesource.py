@@ -38,20 +38,21 @@ class TreeSource(ImageSource):
     # -- the selected image (ImageSource) ------------------------------------------------
     @property
     def selected(self):
-        """The ImageManifest chosen for single-image use."""
+        """The ImageManifest chosen for single-image use (fetched once: the copier,
+        sync's unchanged test and the image's readers all ask for it)."""
         return self.view.node
 
     @property
     def view(self):
         if self._view is None:
-            self._view = ManifestImage(self, self.select_one(self._root))
+            self._view = ManifestImage(self, self._select(self._root))
         return self._view
 
     def image_of(self, node):
         """node (an ImageManifest of this source) as an ImageSource."""
         return ManifestImage(self, node)
 
-    def select_one(self, node):
+    def _select(self, node):
         """The image of node for one-image use: node itself, or the index entry that
         --platform (one platform) or --os/--architecture/--variant choose."""
         if isinstance(node, ImageManifest):
