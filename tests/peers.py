@@ -479,3 +479,45 @@ class Registry(Peer):
             except RuntimeError:
                 if attempt == 2:
                     raise
+
+
+class RedisServer(Peer):
+    """Debian's redis-server on a free 127.0.0.1 port, persistence off (no RDB
+    snapshots, no AOF), so it writes nothing outside its temp dir.  `url` is
+    'redis://127.0.0.1:PORT/0'; restart() keeps the port (a broker that comes back)."""
+
+    name = 'redis'
+    start_timeout = 15.0
+
+    def __init__(self):
+        super().__init__()
+        self.port = None
+
+    @property
+    def url(self):
+        return 'redis://127.0.0.1:%d/0' % self.port
+
+    def prepare(self):
+        if self.port is None:
+            self.port = free_port()
+
+    def command(self):
+        return ['redis-server', '--port', str(self.port), '--bind', '127.0.0.1',
+                '--save', '', '--appendonly', 'no', '--dir', self.dir,
+                '--protected-mode', 'no']
+
+    def ready(self):
+        try:
+            with socket.create_connection(('127.0.0.1', self.port), timeout=1.0) as s:
+                s.sendall(b'PING\r\n')
+                return s.recv(16).startswith(b'+PONG')
+        except OSError:
+            return False
+
+    def cli(self, *args):
+        """redis-cli against this server; its output, stripped."""
+        return subprocess.run(['redis-cli', '-p', str(self.port)] + [str(a) for a in args],
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    def flush(self):
+        self.cli('FLUSHALL')

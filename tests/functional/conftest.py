@@ -1,4 +1,5 @@
-"""Fixtures that start real peers (dockerd, podman, docker-registry, skopeo).
+"""Fixtures that start real peers (dockerd, podman, docker-registry, redis-server,
+skopeo).
 
 Each daemon starts once per session in its own temp dir and stops at the end.
 A test skips only when the peer's binary is missing; a peer that is installed
@@ -90,6 +91,22 @@ def registry_token(token_server):
     daemon = peers.Registry(token=token_server).start()
     yield daemon
     daemon.stop()
+
+
+@pytest.fixture(scope='session')
+def redis_server():
+    """redis-server on a free loopback port, persistence off; .url, .cli(*args)."""
+    _need('redis-server')
+    daemon = peers.RedisServer().start()
+    yield daemon
+    daemon.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The session's redis-server, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
 
 
 class _Skopeo:
