@@ -13,6 +13,7 @@ its class below.
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 STOP_TIMEOUT = 15.0
@@ -402,8 +404,10 @@ class Registry(Peer):
     name = 'registry'
     start_timeout = 15.0
 
-    def __init__(self, storage='filesystem', tls=False, htpasswd=None, token=None):
+    def __init__(self, storage='filesystem', tls=False, htpasswd=None, token=None,
+                 access_log=False):
         super().__init__()
+        self.access_log = access_log
         if htpasswd and token:
             raise ValueError('choose htpasswd or token auth, not both')
         self.storage = storage
@@ -432,6 +436,9 @@ class Registry(Peer):
             os.makedirs(data)
             storage = 'filesystem: {rootdirectory: %s}' % data
         config = REGISTRY_CONFIG % {'storage': storage, 'port': self.port}
+        if self.access_log:         # every request in the log, for uploads()
+            config = config.replace('  accesslog: {disabled: true}\n',
+                                    '  accesslog: {disabled: false}\n')
         if self.tls:
             if self.ca_file is None or not os.path.exists(self.ca_file):
                 self._make_cert()
@@ -464,6 +471,20 @@ class Registry(Peer):
 
     def command(self):
         return ['docker-registry', 'serve', self.config_path]
+
+    def uploads(self, repository):
+        """{digest: how many uploads of it completed} in repository, from the access
+        log (access_log=True): the final PUT of an upload session names the digest."""
+        pattern = re.compile(r'"PUT /v2/%s/blobs/uploads/[^" ]*[?&]digest=([^&" ]+)[^"]*" 201 '
+                             % re.escape(repository))
+        counts = {}
+        with open(self.log_path, errors='replace') as f:
+            for line in f:
+                match = pattern.search(line)
+                if match:
+                    digest = urllib.parse.unquote(match.group(1))
+                    counts[digest] = counts.get(digest, 0) + 1
+        return counts
 
     def ready(self):
         context = None

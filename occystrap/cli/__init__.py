@@ -43,7 +43,8 @@ def cli(ctx, **options):
 
 def _register_commands():
     from . import check, info, process, search  # noqa: F401
-    for optional in ("proxy", "legacy", "sync"):        # commands that live in their own modules
+    # commands that live in their own modules
+    for optional in ("proxy", "legacy", "sync", "worker"):
         try:
             importlib.import_module("." + optional, __name__)
         except ModuleNotFoundError as exc:

@@ -55,13 +55,29 @@ class ImagesBar:
               help="Resolve the whole set and print what would be copied; write nothing.")
 @click.option("--digestfile", type=click.Path(dir_okay=False),
               help="Write one DESTINATION@sha256:... line per image to this file.")
+@click.option("--broker", envvar="OCCYSTRAP_BROKER",
+              help="Send one job per image to the `occystrap worker`s of this Redis "
+                   "broker (redis://HOST:PORT/DB) and wait for them, instead of copying "
+                   "here (docs/distributed.md).")
+@click.option("--no-wait", is_flag=True,
+              help="With --broker: print the job ids and return once they are sent.")
 @click.pass_obj
-def sync(options, spec, keep_going, dry_run, digestfile):
+def sync(options, spec, keep_going, dry_run, digestfile, broker, no_wait):
+    if no_wait:
+        if not broker:
+            raise click.BadParameter("--no-wait needs --broker", param_hint="'--no-wait'")
+        return _send_only(spec, options, broker, keep_going, dry_run)
     bar = ImagesBar() if sys.stderr.isatty() else None
+    run = run_sync
+    if broker:
+        from ..distributed.submit import sync_with_broker
+
+        def run(spec, options, **kwargs):
+            return sync_with_broker(spec, options, broker, **kwargs)
     try:
-        report = run_sync(spec, options, keep_going=keep_going, dry_run=dry_run,
-                          on_image=bar.done if bar else _print,
-                          on_jobs=bar.start if bar else None)
+        report = run(spec, options, keep_going=keep_going, dry_run=dry_run,
+                     on_image=bar.done if bar else _print,
+                     on_jobs=bar.start if bar else None)
     finally:
         if bar is not None:
             bar.close()
@@ -79,3 +95,20 @@ def sync(options, spec, keep_going, dry_run, digestfile):
                       failed[0].source, failed[0].error), err=True)
         return 1
     return 0
+
+
+def _send_only(spec, options, broker, keep_going, dry_run):
+    """--no-wait: one `JOB_ID SOURCE DESTINATION` line per job sent (JSON with -O json)."""
+    from ..distributed.submit import send
+    _app, run_id, sent, unresolved = send(spec, options, broker, keep_going, dry_run)
+    for record in unresolved:
+        _print(record)
+    if options.get("output_format") == "json":
+        click.echo(json.dumps({"run": run_id, "jobs": [
+            {"id": result.id, "source": job.source, "destination": job.destination}
+            for job, result in sent]}, indent=2))
+    else:
+        for job, result in sent:
+            click.echo("%s %s %s" % (result.id, job.source, job.destination))
+    click.echo("Sent %d jobs (run %s)" % (len(sent), run_id), err=True)
+    return 1 if unresolved else 0

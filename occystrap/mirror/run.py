@@ -39,11 +39,13 @@ class ImageRecord:
     bytes_uploaded: int = 0
     seconds: float = 0.0
     error: str = None
+    worker: str = None              # the Celery worker that ran it (sync --broker)
 
     def as_dict(self):
         record = dataclasses.asdict(self)
-        if record["error"] is None:
-            del record["error"]
+        for optional in ("error", "worker"):
+            if record[optional] is None:
+                del record[optional]
         record["seconds"] = round(record["seconds"], 3)
         return record
 
@@ -97,15 +99,11 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
     options = dict(options or {})
     clients = options["clients"] = ClientPool(options.get("rate_limit"))
     started = time.monotonic()
-    entries = entries_of(spec)
-    jobs, unresolved = [], []
-    for entry in entries:
-        try:
-            jobs.extend(resolve(entry, options))
-        except OccystrapError as exc:   # a repository missing, a listing refused
-            unresolved.append(ImageRecord(entry.source, entry.destination, error=str(exc)))
-            if not keep_going:
-                break
+    try:
+        jobs, unresolved = resolve_jobs(spec, options, keep_going)
+    except BaseException:
+        clients.close()
+        raise
     if on_jobs is not None:
         on_jobs(len(jobs) + len(unresolved))
     stop = threading.Event()        # no new image starts
@@ -145,6 +143,20 @@ def sync(spec, options=None, *, keep_going=False, dry_run=False, on_image=None,
     done = unresolved + [record for record in records if record is not None]
     return SyncReport(done, time.monotonic() - started,
                       len(jobs) - (len(done) - len(unresolved)))
+
+
+def resolve_jobs(spec, options, keep_going=False):
+    """(jobs, unresolved): the images spec names, and a failed ImageRecord for each
+    entry that could not be listed (after the first, none more unless keep_going)."""
+    jobs, unresolved = [], []
+    for entry in entries_of(spec):
+        try:
+            jobs.extend(resolve(entry, options))
+        except OccystrapError as exc:   # a repository missing, a listing refused
+            unresolved.append(ImageRecord(entry.source, entry.destination, error=str(exc)))
+            if not keep_going:
+                break
+    return jobs, unresolved
 
 
 def job_options(options, entry):
@@ -229,14 +241,15 @@ def _made_before(source, sink, filters):
 def describe(record):
     """The human line of one image (stderr)."""
     where = "%s -> %s" % (record.source, record.destination)
+    worker = " on %s" % record.worker if record.worker else ""
     if record.status == "failed":
-        return "failed     %s: %s" % (where, record.error)
+        return "failed     %s%s: %s" % (where, worker, record.error)
     digest = " %s" % record.digest if record.digest else ""
     if record.status == "copied":
-        return "copied     %s%s (%d layers uploaded, %d reused, %s, %.1fs)" % (
+        return "copied     %s%s (%d layers uploaded, %d reused, %s, %.1fs%s)" % (
             where, digest, record.layers_uploaded, record.layers_reused,
-            format_size(record.bytes_uploaded), record.seconds)
-    return "%-10s %s%s" % (record.status, where, digest)
+            format_size(record.bytes_uploaded), record.seconds, worker)
+    return "%-10s %s%s%s" % (record.status, where, digest, worker)
 
 
 def summary_line(report):

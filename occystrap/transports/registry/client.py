@@ -239,12 +239,13 @@ def _describe_error(status, reason, body):
 class ClientPool:
     """One RegistryClient per registry host and credentials, for many copies at once
     (sync): one connection pool per host, its tokens reused, and one --rate-limit for
-    every request of the run.  Clients it made ignore close(); close() here ends them."""
+    every request of the run.  Clients it made ignore close(); close() here ends them.
+    limiter replaces the in-process RateLimiter (a worker's, shared in Redis)."""
 
-    def __init__(self, rate_limit=None):
+    def __init__(self, rate_limit=None, limiter=None):
         self._lock = threading.Lock()
         self._clients = {}
-        self.limiter = RateLimiter(float(rate_limit)) if rate_limit else None
+        self.limiter = limiter or (RateLimiter(float(rate_limit)) if rate_limit else None)
 
     def get(self, key, make):
         """The client for key, made by make(limiter) the first time."""

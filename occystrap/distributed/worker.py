@@ -1,0 +1,72 @@
+"""One worker process's side of a job: its own options (credentials, TLS trust,
+retries) under the job's, the run's shared state in Redis, and mirror.run.run_job.
+
+The state is made in the worker's main process before Celery forks its pool, so each
+pool process inherits it (redis-py opens new connections after a fork by itself).
+"""
+import logging
+
+from ..cache import open_cache
+from ..mirror.run import run_job
+from ..transports.registry.client import ClientPool
+from . import redis_client
+from .blobs import RedisShared
+from .ratelimit import RedisRateLimiter
+from .tasks import job_of, stop_key
+
+LOG = logging.getLogger(__name__)
+
+_CURRENT = None
+
+
+def current():
+    """The WorkerState this process was started with."""
+    if _CURRENT is None:
+        raise RuntimeError("no occystrap worker state in this process")
+    return _CURRENT
+
+
+class WorkerState:
+    """What a worker keeps from its command line: options and the Redis connection."""
+
+    def __init__(self, broker, options):
+        self.options = dict(options)
+        self.redis = redis_client(broker)
+
+    def install(self):
+        global _CURRENT
+        _CURRENT = self
+        return self
+
+    def options_for(self, message):
+        """The job's copy options over the worker's own; --insecure from either."""
+        options = dict(self.options)
+        options.update(message["options"])
+        options["insecure"] = bool(self.options.get("insecure")
+                                   or message["options"].get("insecure"))
+        return options
+
+    def run(self, message, hostname):
+        """The job's record as a dict (with this worker's name), or None when its run
+        was stopped before it began."""
+        run_id = message["run"]
+        if self.redis.exists(stop_key(run_id)):
+            return None
+        job = job_of(message)
+        options = self.options_for(message)
+        rate = options.get("rate_limit")
+        limiter = RedisRateLimiter(self.redis, float(rate), run_id) if rate else None
+        clients = options["clients"] = ClientPool(limiter=limiter)
+        cache = open_cache(options.get("layer_cache"))
+        LOG.info("Start %s -> %s (run %s)", job.source, job.destination, run_id)
+        try:
+            record = run_job(job, options, cache, message.get("dry_run", False),
+                             RedisShared(self.redis, run_id))
+        finally:
+            if cache is not None:
+                cache.close()
+            clients.close()
+        record.worker = hostname
+        LOG.info("%s %s -> %s%s", record.status, job.source, job.destination,
+                 ": %s" % record.error if record.error else "")
+        return record.as_dict()
