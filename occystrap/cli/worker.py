@@ -21,8 +21,8 @@ def _nodename(name):
               help="Redis URL of the broker and shared state: redis://HOST:PORT/DB.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
               help="Images this worker copies at once (each with -j layers).")
-@click.option("--name", help="Worker name, NAME or NAME@HOST (default: occystrap@HOSTNAME); must be "
-                   "unique.")
+@click.option("--name", help="Worker name, NAME or NAME@HOST (default: "
+                             "occystrap@HOSTNAME); must be unique.")
 @click.option("--visibility-timeout", type=click.IntRange(1, 7 * 86400),
               default=6 * 3600, show_default=True,
               help="Seconds before an unacknowledged job (its worker lost) goes to "
