@@ -21,7 +21,7 @@ from ..api import Shared
 from ..transports.base import LayerResult
 from . import KEY_PREFIX
 
-LEASE = 30.0            # seconds a maker's claim lasts without being renewed
+LEASE = 15.0            # seconds a maker's claim lasts without being renewed
 POLL = 0.2              # seconds between a waiter's looks
 DONE_TTL = 86400        # seconds a run's records live (a run that never cleans up)
 

@@ -1,0 +1,248 @@
+"""`occystrap worker` and `sync --broker` (docs/distributed.md): real redis-server as
+the broker and shared state, real `occystrap worker` processes, docker-registry on
+both sides, skopeo as the judge of what arrived."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests import imagebuilder as ib
+from tests import peers
+from tests.cli import REPO, occystrap as run_cli
+from tests.faultproxy import FaultProxy
+from tests.workers import Worker, started
+
+pytestmark = [pytest.mark.functional, pytest.mark.slow]
+
+TAGS = ("1", "2", "3", "4")
+BASE = os.urandom(6 << 20)              # the layer every image shares
+
+
+def _push(tmp, registry, ref, unique):
+    path = tmp / ("%s.tar" % ref.replace("/", "_").replace(":", "_"))
+    ib.build_image(path, [ib.layer([("file", "base", BASE)]),
+                          ib.layer([("file", "own", unique)])])
+    run_cli("--insecure", "process", "tar://%s" % path, "registry://%s/%s" % (registry.url, ref),
+            check=True)
+
+
+@pytest.fixture(scope="module")
+def source(registry, tmp_path_factory):
+    """dist/app:1..4 in the session registry: one shared 6 MiB base layer each, and a
+    2 MiB layer of its own."""
+    tmp = tmp_path_factory.mktemp("dist-src")
+    for tag in TAGS:
+        _push(tmp, registry, "dist/app:%s" % tag, os.urandom(2 << 20))
+    return registry
+
+
+@pytest.fixture
+def destination():
+    with peers.Registry(access_log=True) as other:
+        yield other
+
+
+@pytest.fixture
+def workers(redis_url):
+    """start(names, ...) -> ready Workers; all stopped at the end of the test."""
+    made = []
+
+    def start(names, *options, **kwargs):
+        new = started(redis_url, names, "--insecure", *options, **kwargs)
+        made.extend(new)
+        return new
+
+    yield start
+    for worker in made:
+        worker.stop()
+
+
+def _spec(tmp_path, source_url, destination, filters=None):
+    text = ("sync:\n  - source: registry://%s/dist/app\n"
+            "    destination: registry://%s/mirror/app\n" % (source_url, destination.url))
+    if filters:
+        text += "    filters: [%s]\n" % ", ".join(filters)
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    return path
+
+
+def _sync(spec, broker, *args, check=True):
+    proc = run_cli("--insecure", "-O", "json", "sync", str(spec), "--broker", broker, *args,
+                   check=check, timeout=300)
+    return proc, json.loads(proc.stdout) if proc.stdout.strip() else None
+
+
+def _raw_digest(registry, ref):
+    out = peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                       "docker://%s/%s" % (registry.url, ref)).stdout
+    return "sha256:" + hashlib.sha256(out.encode()).hexdigest()
+
+
+def _tagged(registry, repository, tag):
+    request = urllib.request.Request("%s/v2/%s/manifests/%s" % (registry.base_url, repository,
+                                                                tag), method="HEAD")
+    request.add_header("Accept", "application/vnd.docker.distribution.manifest.v2+json")
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            return True
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404, exc
+        return False
+
+
+def _check_copied(source, destination, tmp_path):
+    """Every tag at the destination is the source's image, byte for byte, and skopeo
+    can pull it whole (every blob checked against its digest)."""
+    for tag in TAGS:
+        assert _raw_digest(destination, "mirror/app:" + tag) == \
+            _raw_digest(source, "dist/app:" + tag)
+        peers.skopeo("copy", "--src-tls-verify=false",
+                     "docker://%s/mirror/app:%s" % (destination.url, tag),
+                     "oci:%s:%s" % (tmp_path / "pulled", tag))
+
+
+def test_workers_share_the_jobs_and_upload_each_blob_once(source, destination, workers,
+                                                           redis_url, tmp_path):
+    one, two = workers(["one", "two"])
+    spec = _spec(tmp_path, source.url, destination)
+    proc, report = _sync(spec, redis_url)
+    assert [r["status"] for r in report["images"]] == ["copied"] * 4, report
+    names = {r["worker"] for r in report["images"]}
+    assert names == {one.name, two.name}, names        # prefetch 1: both took jobs
+    assert all(" on %s@test" % name in proc.stderr for name in ("one", "two")), proc.stderr
+    _check_copied(source, destination, tmp_path)
+    uploads = destination.uploads("mirror/app")
+    # 4 configs, 4 own layers, the shared base: each went up once
+    assert len(uploads) == 9 and set(uploads.values()) == {1}, uploads
+    assert report["summary"]["layers_uploaded"] == 5        # the base once, 4 own layers
+    assert report["summary"]["layers_reused"] == 3
+
+    again, rerun = _sync(spec, redis_url)
+    assert [r["status"] for r in rerun["images"]] == ["unchanged"] * 4
+    assert destination.uploads("mirror/app") == uploads    # nothing went up
+    assert "Sync: 4 images, 4 unchanged" in again.stderr
+
+
+def test_filtered_jobs_rewrite_the_shared_base_once(source, destination, workers, redis_url,
+                                                    tmp_path):
+    """Rewritten layers: their digests are unknown until made, so only the lease keeps a
+    second worker from rewriting and uploading the shared base again."""
+    workers(["one", "two"])
+    spec = _spec(tmp_path, source.url, destination, ["normalize-timestamps"])
+    _proc, report = _sync(spec, redis_url)
+    assert [r["status"] for r in report["images"]] == ["copied"] * 4, report
+    uploads = destination.uploads("mirror/app")
+    assert len(uploads) == 9 and set(uploads.values()) == {1}, uploads
+    for tag in TAGS:
+        peers.skopeo("copy", "--src-tls-verify=false",
+                     "docker://%s/mirror/app:%s" % (destination.url, tag),
+                     "oci:%s:%s" % (tmp_path / "pulled", tag))
+    _again, rerun = _sync(spec, redis_url)
+    assert [r["status"] for r in rerun["images"]] == ["unchanged"] * 4
+    assert destination.uploads("mirror/app") == uploads
+
+
+def test_a_worker_killed_mid_image_loses_nothing(source, destination, workers, redis_url,
+                                                 tmp_path):
+    """kill -9 of the worker (its whole process group) while it reads image 1's own
+    layer: nothing is tagged for that image, the job goes to another worker once the
+    visibility timeout passes, every image is right, and every blob went up once."""
+    with FaultProxy(source.url) as slow:
+        own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                                      "docker://%s/dist/app:1" % source.url).stdout)
+        stalled = own["layers"][1]["digest"]
+        slow.add("GET", r"/blobs/%s" % stalled, 25.0)      # once: the first reader stalls
+        spec = _spec(tmp_path, slow.address, destination)
+        fleet = workers(["one", "two"], visibility_timeout=12)
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "occystrap", "--insecure", "-O", "json", "sync", str(spec),
+             "--broker", redis_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+        deadline = time.monotonic() + 60
+        while not slow.fired("GET"):
+            assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
+            time.sleep(0.05)
+        victim = next(w for w in fleet if "/dist/app:1 -> " in w.log())
+        victim.kill()
+        assert not _tagged(destination, "mirror/app", "1")
+        out, err = sync.communicate(timeout=240)
+    assert sync.returncode == 0, err
+    report = json.loads(out)
+    assert [r["status"] for r in report["images"]] == ["copied"] * 4, report
+    first = next(r for r in report["images"] if r["destination"].endswith(":1"))
+    assert first["worker"] != victim.name
+    _check_copied(source, destination, tmp_path)
+    uploads = destination.uploads("mirror/app")
+    assert len(uploads) == 9 and set(uploads.values()) == {1}, uploads
+    _again, rerun = _sync(_spec(tmp_path, source.url, destination), redis_url)
+    assert [r["status"] for r in rerun["images"]] == ["unchanged"] * 4
+
+
+def test_no_wait_prints_the_job_ids(source, destination, workers, redis_url, tmp_path):
+    spec = _spec(tmp_path, source.url, destination)
+    proc = run_cli("--insecure", "sync", str(spec), "--broker", redis_url, "--no-wait",
+                   check=True, timeout=60)
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 4, proc.stdout
+    ids = [line.split()[0] for line in lines]
+    assert all(len(job) == 36 for job in ids)               # Celery task ids (UUIDs)
+    assert "Sent 4 jobs" in proc.stderr
+    assert not _tagged(destination, "mirror/app", "1")      # no worker yet: queued
+    workers(["late"])                                        # a worker comes later
+    deadline = time.monotonic() + 120
+    while not all(_tagged(destination, "mirror/app", tag) for tag in TAGS):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    _check_copied(source, destination, tmp_path)
+
+
+def test_a_failed_image_stops_the_rest_unless_keep_going(source, destination, workers,
+                                                         redis_url, tmp_path):
+    workers(["one"])
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("sync:\n"
+                    "  - source: registry://%s/dist/missing:1\n"
+                    "    destination: registry://%s/mirror/missing:1\n"
+                    "  - source: registry://%s/dist/app:1\n"
+                    "    destination: registry://%s/mirror/app:1\n"
+                    % (source.url, destination.url, source.url, destination.url))
+    proc, report = _sync(spec, redis_url, check=False)
+    assert proc.returncode == 1
+    assert report["images"][0]["status"] == "failed"
+    proc, report = _sync(spec, redis_url, "--keep-going", check=False)
+    assert proc.returncode == 1
+    assert [r["status"] for r in report["images"]] == ["failed", "copied"]
+
+
+def test_without_the_extra_the_commands_say_what_to_install(tmp_path):
+    hidden = tmp_path / "hide"
+    for name in ("celery", "redis"):
+        (hidden / name).mkdir(parents=True)
+        (hidden / name / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    env = {"PYTHONPATH": "%s%s%s" % (hidden, os.pathsep, REPO)}
+    proc = run_cli("worker", "--broker", "redis://127.0.0.1:1/0", env=env, check=False)
+    assert "pip install 'occystrap[distributed]'" in proc.stderr
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("sync:\n  - source: ocidir://%s/examples/multiarch\n"
+                    "    destination: ocidir://%s/out\n" % (REPO, tmp_path))
+    proc = run_cli("sync", str(spec), "--broker", "redis://127.0.0.1:1/0", env=env,
+                   check=False)
+    assert "pip install 'occystrap[distributed]'" in proc.stderr
+    proc = run_cli("sync", str(spec), "--no-wait", check=False)
+    assert "--no-wait needs --broker" in proc.stderr
+
+
+def test_an_unreachable_broker_is_one_error_line(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("sync:\n  - source: ocidir://%s/examples/multiarch\n"
+                    "    destination: ocidir://%s/out\n" % (REPO, tmp_path))
+    proc = run_cli("sync", str(spec), "--broker", "redis://127.0.0.1:%d/0" % peers.free_port(),
+                   check=False, timeout=120)
+    assert "Redis" in proc.stderr or "broker" in proc.stderr, proc.stderr
