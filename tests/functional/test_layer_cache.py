@@ -313,6 +313,16 @@ def test_unusable_cache_file_warns_and_the_push_succeeds(registry, skopeo, tmp_p
     assert_valid(registry, "lc/badcache:1", skopeo)
 
 
+def test_unreachable_redis_warns_and_the_push_succeeds(registry, skopeo, tmp_path):
+    cache = "redis://:s3cret@127.0.0.1:%d/0" % peers.free_port()     # nothing listens
+    ib.build_image(tmp_path / "img.tar", base_layers("redis-down") + [app_layer("down")])
+    proc = push(registry, tmp_path / "img.tar", "lc/redis-down:1", cache)
+    assert proc.stderr.count("WARNING") == 1, proc.stderr
+    assert "running without a layer cache" in proc.stderr and "s3cret" not in proc.stderr
+    assert "Layer cache:" not in proc.stderr and "verified OK" in proc.stderr
+    assert_valid(registry, "lc/redis-down:1", skopeo)
+
+
 def test_proxy_uses_the_layer_cache(registry, skopeo, tmp_path):
     from tests.functional.test_proxy import ProxyProcess
     cache = tmp_path / "layers.db"
