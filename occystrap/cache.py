@@ -15,6 +15,10 @@ so the rewritten config matches the blobs (0.4.17 kept the input ids: bug B).
 The file is SQLite in WAL mode with a busy timeout, so concurrent processes and
 threads can share it.  0.4.17's JSON cache, another file or a damaged database is
 never overwritten: it gives one warning and the run goes on without a cache.
+
+`--layer-cache redis://HOST:PORT/DB` keeps the same entries in Redis instead
+(distributed/layercache.py), so processes on several hosts and several proxies share
+them; both backends take their key (cache_key), Entry and warnings from here.
 """
 import dataclasses
 import hashlib
@@ -65,9 +69,34 @@ class Entry:
     created: float              # time.time() when the upload committed
 
 
+KEY_FIELDS = ("input_diff_id", "filters_hash", "compression", "level")
+
+
 def level_of(compression, level):
     """The effective compression level (None means the codec's default)."""
     return DEFAULT_LEVELS.get(compression, 0) if level is None else int(level)
+
+
+def cache_key(input_diff_id, fhash, compression, level):
+    """An entry's key parts (KEY_FIELDS), the level made effective so that None and the
+    codec's default are one key; every backend keys by exactly this."""
+    return (input_diff_id, fhash, compression, level_of(compression, level))
+
+
+def entry_for(result, origin):
+    """The Entry a committed upload (result: a LayerResult) becomes."""
+    return Entry(result.digest, result.blob_size, result.media_type, result.diff_id,
+                 result.size, origin, time.time())
+
+
+def not_used(where, reason):
+    """One warning for a cache that cannot be opened; the run goes on without one."""
+    LOG.warning("Layer cache %s not used: %s; running without a layer cache", where, reason)
+
+
+def failed(where, exc):
+    """One warning for a cache that broke mid-run; the caller stops using it."""
+    LOG.warning("Layer cache %s failed (%s); continuing without it", where, exc)
 
 
 def _engine(compression, level):
@@ -114,9 +143,14 @@ def _sniff(path):
 
 
 def open_cache(path):
-    """A LayerCache for path, or None (after one warning) when it cannot be used."""
+    """A LayerCache for path, a RedisLayerCache for a redis:// or rediss:// URL, or None
+    (after one warning) when it cannot be used."""
     if not path:
         return None
+    from .distributed import is_redis_url
+    if is_redis_url(path):
+        from .distributed.layercache import open_redis_cache
+        return open_redis_cache(path)
     import sqlite3      # here, not at the top: it costs every run ~20 ms of start-up
     try:
         kind = _sniff(path)
@@ -128,7 +162,7 @@ def open_cache(path):
             raise NotACache("it is not an SQLite database")
         return LayerCache(path)
     except (NotACache, sqlite3.Error, OSError) as exc:
-        LOG.warning("Layer cache %s not used: %s; running without a layer cache", path, exc)
+        not_used(path, exc)
         return None
 
 
@@ -175,22 +209,21 @@ class LayerCache:
                 return self._db.execute(statement, args).fetchone()
             except self._error as exc:
                 self._broken = True
-                LOG.warning("Layer cache %s failed (%s); continuing without it", self.path, exc)
+                failed(self.path, exc)
                 return None
 
     def lookup(self, input_diff_id, fhash, compression, level):
         row = self._run("SELECT digest, size, media_type, diff_id, diff_size, origin, created "
                         "FROM layers WHERE input_diff_id = ? AND filters_hash = ? AND "
                         "compression = ? AND level = ?",
-                        (input_diff_id, fhash, compression, level_of(compression, level)))
+                        cache_key(input_diff_id, fhash, compression, level))
         return Entry(*row) if row else None
 
     def store(self, input_diff_id, fhash, compression, level, result, origin):
         """Record the blob that input_diff_id became (result: a LayerResult)."""
         self._run("INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                  (input_diff_id, fhash, compression, level_of(compression, level),
-                   result.digest, result.blob_size, result.media_type, result.diff_id,
-                   result.size, origin, time.time()))
+                  cache_key(input_diff_id, fhash, compression, level)
+                  + dataclasses.astuple(entry_for(result, origin)))
 
     def entries(self):
         """Every entry as a dict (for tests and debugging)."""

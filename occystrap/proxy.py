@@ -13,7 +13,8 @@ served.  Blobs the proxy does not hold are streamed from the downstream in chunk
 
 With --layer-cache, every image forwarded (pushed or pulled through) uses the layer
 cache (cache.py): a layer an earlier run already filtered and stored downstream is not
-rewritten or uploaded again.
+rewritten or uploaded again.  With --layer-cache redis://, several proxies in front of
+one downstream share those layers: one proxy's rewrite is another's hit.
 
 Fixed from 0.4.17 (E.2 #4): serving pulled manifests and blobs crashed (a requests API
 called on an httpx response), and a downstream path prefix was put in front of /v2/

@@ -1,5 +1,7 @@
 """--layer-cache against a real docker-registry (0.4.17 B.16, with E.2 #6 bugs A and B
-fixed), checked with `occystrap check` and skopeo.
+fixed), checked with `occystrap check` and skopeo.  The tests marked with the `cache`
+fixture run twice: with an SQLite file and with `redis://` (a real redis-server), and
+the proxy tests show several proxies sharing one Redis cache.
 
 A second image sharing base layers with the first must not read, rewrite or upload
 those layers: its tarball holds garbage in their place (with the right diff_ids in the
@@ -12,7 +14,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import urllib.request
 
 import pytest
 
+from occystrap.cache import open_cache
 from tests import imagebuilder as ib
 from tests import peers
 from tests.cli import REPO, occystrap
@@ -60,6 +62,14 @@ class LoggedRegistry(peers.Registry):
     def fetched(self, repository):
         return {path.rsplit("/", 1)[1] for method, path in self.requests()
                 if method == "GET" and path.startswith("/v2/%s/blobs/sha256:" % repository)}
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def cache(request, tmp_path):
+    """--layer-cache's value: a new SQLite file, or the test's (emptied) Redis."""
+    if request.param == "redis":
+        return request.getfixturevalue("redis_url")
+    return str(tmp_path / "layers.db")
 
 
 @pytest.fixture(scope="module")
@@ -140,24 +150,27 @@ def assert_valid(registry, repository, skopeo):
 
 
 def rows(cache):
-    conn = sqlite3.connect(str(cache))
-    try:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute("SELECT * FROM layers ORDER BY created")]
-    finally:
-        conn.close()
+    """The cache's entries, oldest first, whichever backend keeps them."""
+    with open_cache(str(cache)) as opened:
+        return opened.entries()
+
+
+def kind(cache):
+    return "redis" if str(cache).startswith("redis://") else "sqlite"
 
 
 # -- tests -----------------------------------------------------------------------------
 
-def test_shared_layers_are_not_read_rewritten_or_uploaded(logged_registry, skopeo, tmp_path):
-    registry, cache = logged_registry, tmp_path / "layers.db"
-    base = base_layers("shared")
+def test_shared_layers_are_not_read_rewritten_or_uploaded(logged_registry, skopeo, tmp_path,
+                                                          cache):
+    """Two `occystrap process` runs (two processes) share the cache."""
+    registry, lc = logged_registry, "lc/%s-" % kind(cache)
+    base = base_layers("shared-" + kind(cache))
     first = base + [app_layer("one")]
     info = ib.build_image(tmp_path / "one.tar", first, repotag="example.com/lc/one:1")
-    proc = push(registry, tmp_path / "one.tar", "lc/one:1", cache)
+    proc = push(registry, tmp_path / "one.tar", lc + "one:1", cache)
     assert counts(proc.stderr) == (0, 3, 3)
-    raw_one, ids_one = assert_valid(registry, "lc/one:1", skopeo)
+    raw_one, ids_one = assert_valid(registry, lc + "one:1", skopeo)
     assert ids_one[:2] != info["diff_ids"][:2]          # normalize did change the layers
 
     second = base + [app_layer("two")]
@@ -165,21 +178,21 @@ def test_shared_layers_are_not_read_rewritten_or_uploaded(logged_registry, skope
     ib.build_image(tmp_path / "two.tar", stored, repotag="example.com/lc/two:1", config=cfg)
     # without the cache the garbage is read, and refused
     proc = occystrap("--insecure", "process", "tar://%s" % (tmp_path / "two.tar"),
-                     "registry://%s/lc/nocache:1" % registry.url, *NORMALIZE, check=False)
+                     "registry://%s/%snocache:1" % (registry.url, lc), *NORMALIZE, check=False)
     assert "layer 0" in proc.stderr
-    proc = push(registry, tmp_path / "two.tar", "lc/two:1", cache)
+    proc = push(registry, tmp_path / "two.tar", lc + "two:1", cache)
     assert counts(proc.stderr) == (2, 1, 1)
     assert "verified OK" in proc.stderr
-    raw_two, ids_two = assert_valid(registry, "lc/two:1", skopeo)
+    raw_two, ids_two = assert_valid(registry, lc + "two:1", skopeo)
     shared = {layer["digest"] for layer in raw_one["layers"][:2]}
     assert [layer["digest"] for layer in raw_two["layers"][:2]] == \
         [layer["digest"] for layer in raw_one["layers"][:2]]
     assert ids_two[:2] == ids_one[:2]                   # output diff_ids, not the input's
     # the registry's side: the shared blobs were mounted from lc/one, never uploaded
-    assert registry.mounted("lc/two") == shared
-    assert registry.uploaded("lc/two") == {raw_two["layers"][2]["digest"],
-                                           raw_two["config"]["digest"]}
-    assert shared <= registry.uploaded("lc/one")
+    assert registry.mounted(lc + "two") == shared
+    assert registry.uploaded(lc + "two") == {raw_two["layers"][2]["digest"],
+                                             raw_two["config"]["digest"]}
+    assert shared <= registry.uploaded(lc + "one")
 
 
 def test_registry_source_layers_are_not_fetched_on_hits(logged_registry, skopeo, tmp_path):
@@ -251,10 +264,9 @@ def test_other_filters_or_compression_miss(registry, skopeo, tmp_path):
     assert len(rows(cache)) == 12
 
 
-def test_concurrent_processes_share_one_cache(registry, skopeo, tmp_path):
-    cache = tmp_path / "layers.db"
-    base = base_layers("concurrent")
-    names = ["c%d" % n for n in range(3)]
+def test_concurrent_processes_share_one_cache(registry, skopeo, tmp_path, cache):
+    base = base_layers("concurrent-" + kind(cache))
+    names = ["%s-c%d" % (kind(cache), n) for n in range(3)]
     for name in names:
         ib.build_image(tmp_path / ("%s.tar" % name), base + [app_layer(name)])
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -280,7 +292,8 @@ def test_concurrent_processes_share_one_cache(registry, skopeo, tmp_path):
         assert_valid(registry, "lc/%s:1" % name, skopeo)
     assert len({row["input_diff_id"] for row in rows(cache)}) == 5    # 2 shared + 3 apps
     ib.build_image(tmp_path / "c9.tar", base + [app_layer("c9")])
-    assert counts(push(registry, tmp_path / "c9.tar", "lc/c9:1", cache).stderr) == (2, 1, 1)
+    assert counts(push(registry, tmp_path / "c9.tar", "lc/%s-c9:1" % kind(cache),
+                       cache).stderr) == (2, 1, 1)
 
 
 @pytest.mark.parametrize("content, says", [
@@ -298,6 +311,16 @@ def test_unusable_cache_file_warns_and_the_push_succeeds(registry, skopeo, tmp_p
     assert "Layer cache:" not in proc.stderr and "verified OK" in proc.stderr
     assert cache.read_bytes() == content                     # never overwritten
     assert_valid(registry, "lc/badcache:1", skopeo)
+
+
+def test_unreachable_redis_warns_and_the_push_succeeds(registry, skopeo, tmp_path):
+    cache = "redis://:s3cret@127.0.0.1:%d/0" % peers.free_port()     # nothing listens
+    ib.build_image(tmp_path / "img.tar", base_layers("redis-down") + [app_layer("down")])
+    proc = push(registry, tmp_path / "img.tar", "lc/redis-down:1", cache)
+    assert proc.stderr.count("WARNING") == 1, proc.stderr
+    assert "running without a layer cache" in proc.stderr and "s3cret" not in proc.stderr
+    assert "Layer cache:" not in proc.stderr and "verified OK" in proc.stderr
+    assert_valid(registry, "lc/redis-down:1", skopeo)
 
 
 def test_proxy_uses_the_layer_cache(registry, skopeo, tmp_path):
@@ -320,3 +343,100 @@ def test_proxy_uses_the_layer_cache(registry, skopeo, tmp_path):
     _, ids1 = assert_valid(registry, "lc/p1:1", skopeo)
     _, ids2 = assert_valid(registry, "lc/p2:1", skopeo)
     assert ids1[:2] == ids2[:2]
+
+
+# -- several proxies, one Redis cache --------------------------------------------------
+
+def proxy_counts(proxy):
+    return [tuple(int(n) for n in found) for found in re.findall(
+        r"Layer cache: (\d+) hits, (\d+) misses, (\d+) stored", proxy.stderr)]
+
+
+def start_proxies(downstream, redis_url, *extra):
+    """Two proxies (A, B) in front of one downstream, sharing the Redis cache."""
+    from tests.functional.test_proxy import ProxyProcess
+    started = []
+    try:
+        for _ in range(2):
+            started.append(ProxyProcess(downstream, *extra,
+                                        options=("--layer-cache", redis_url)).start())
+    except BaseException:
+        stop_proxies(started)
+        raise
+    return started
+
+
+def stop_proxies(proxies):
+    return [proxy.stop() for proxy in proxies]
+
+
+def assert_shared_base(registry, skopeo, first, second):
+    """second's two base layers are first's blobs, mounted from first's repository (not
+    uploaded); both images are valid."""
+    raw1, ids1 = assert_valid(registry, first + ":1", skopeo)
+    raw2, ids2 = assert_valid(registry, second + ":1", skopeo)
+    shared = [layer["digest"] for layer in raw1["layers"][:2]]
+    assert [layer["digest"] for layer in raw2["layers"][:2]] == shared
+    assert ids2[:2] == ids1[:2] and ids2[2] != ids1[2]
+    assert registry.mounted(second) == set(shared)
+    assert registry.uploaded(second) == {raw2["layers"][2]["digest"], raw2["config"]["digest"]}
+    return shared
+
+
+def test_proxies_share_rewritten_layers_through_redis(logged_registry, skopeo, redis_url,
+                                                       tmp_path):
+    """A base layer proxy A rewrote is reused, not rewritten again, by proxy B."""
+    registry, base = logged_registry, base_layers("proxies")
+    for name in ("rp1", "rp2"):
+        ib.build_image(tmp_path / ("%s.tar" % name), base + [app_layer(name)],
+                       repotag="example.com/lc/%s:1" % name)
+    proxies = start_proxies(registry.url, redis_url)
+    try:
+        for proxy, name in zip(proxies, ("rp1", "rp2")):
+            skopeo("copy", "--dest-tls-verify=false", "docker-archive:%s"
+                   % (tmp_path / ("%s.tar" % name)), "docker://%s/lc/%s:1" % (proxy.url, name))
+    finally:
+        assert stop_proxies(proxies) == [0, 0]
+    a, b = proxies
+    assert proxy_counts(a) == [(0, 3, 3)], a.stderr
+    assert proxy_counts(b) == [(2, 1, 1)], b.stderr
+    assert "WARNING" not in a.stderr + b.stderr
+    shared = assert_shared_base(registry, skopeo, "lc/rp1", "lc/rp2")
+    entries = rows(redis_url)
+    assert len(entries) == 4                            # 2 base layers + 2 app layers
+    assert {e["origin"] for e in entries if e["digest"] in shared} == \
+        {"%s/lc/rp1" % registry.url}
+
+
+def test_pull_through_proxies_share_rewritten_layers_through_redis(logged_registry, skopeo,
+                                                                    redis_url, tmp_path):
+    """Pull-through copies use the cache too: proxy B neither fetches the base layers
+    from the upstream nor rewrites or uploads them."""
+    registry, base = logged_registry, base_layers("pull-through")
+    upstream = LoggedRegistry().start()
+    try:
+        for name in ("pu1", "pu2"):
+            ib.build_image(tmp_path / ("%s.tar" % name), base + [app_layer(name)])
+            occystrap("--insecure", "process", "tar://%s" % (tmp_path / ("%s.tar" % name)),
+                       "registry://%s/lc/%s:1" % (upstream.url, name), check=True)
+        upstream_layers = [layer["digest"] for layer in manifest(upstream, "lc/pu2:1",
+                                                                 skopeo)["layers"]]
+        proxies = start_proxies(registry.url, redis_url, "-u", upstream.url)
+        try:
+            for proxy, name in zip(proxies, ("pu1", "pu2")):
+                skopeo("copy", "--src-tls-verify=false", "docker://%s/lc/%s:1"
+                       % (proxy.url, name), "dir:%s" % (tmp_path / name))
+        finally:
+            assert stop_proxies(proxies) == [0, 0]
+        fetched = upstream.fetched("lc/pu2")
+    finally:
+        upstream.stop()
+    a, b = proxies
+    assert proxy_counts(a) == [(0, 3, 3)], a.stderr
+    assert proxy_counts(b) == [(2, 1, 1)], b.stderr
+    assert not fetched & set(upstream_layers[:2]) and upstream_layers[2] in fetched
+    shared = assert_shared_base(registry, skopeo, "lc/pu1", "lc/pu2")
+    # the clients got the filtered images, shared base included
+    for name in ("pu1", "pu2"):
+        pulled = json.loads((tmp_path / name / "manifest.json").read_text())
+        assert [layer["digest"] for layer in pulled["layers"]][:2] == shared
