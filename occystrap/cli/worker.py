@@ -32,8 +32,8 @@ def _nodename(name):
 def worker(options, broker, concurrency, name, visibility_timeout):
     from ..distributed.tasks import QUEUE, make_app
     from ..distributed.worker import WorkerState
-    app = make_app(broker, visibility_timeout)
     WorkerState(broker, options).install()
+    app = make_app(broker, visibility_timeout)
     argv = ["worker", "--loglevel", "DEBUG" if options.get("verbose") else "INFO",
             "--concurrency", str(concurrency), "--pool", "prefork", "--queues", QUEUE,
             "--hostname", _nodename(name),

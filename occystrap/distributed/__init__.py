@@ -6,7 +6,7 @@ celery and redis come with the `distributed` extra; nothing here imports them un
 command needs them, so a plain install still runs everything else, and a command that
 needs them says what to install.
 """
-from ..errors import OptionError
+from ..errors import OptionError, OutputError
 
 INSTALL_HINT = "pip install 'occystrap[distributed]'"
 KEY_PREFIX = "occystrap:"            # every key occystrap writes in Redis starts so
@@ -34,3 +34,24 @@ def redis_client(url):
                                     health_check_interval=30)
     except ValueError as exc:
         raise OptionError("bad Redis URL %s: %s" % (url, exc)) from None
+
+
+def shown(url):
+    """url without its password, for warnings and logs."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return "%s%s%s:***@%s" % (scheme, sep, userinfo.split(":", 1)[0], host)
+
+
+def reachable(url):
+    """redis_client(url) once Redis answers: a broker that is down is one error line
+    here, not Celery's endless reconnecting."""
+    redis = need("redis")
+    client = redis_client(url)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        raise OutputError("cannot reach the broker %s: %s" % (shown(url), exc)) from None
+    return client

@@ -24,7 +24,7 @@ import threading
 
 from ..cache import KEY_FIELDS, REWRITE_VERSION, Entry, cache_key, entry_for, failed, not_used
 from ..errors import OptionError
-from . import KEY_PREFIX, need, redis_client
+from . import KEY_PREFIX, need, redis_client, shown
 
 LOG = logging.getLogger(__name__)
 
@@ -32,15 +32,6 @@ VALUE_VERSION = 1           # bump when the JSON value changes shape
 NAMESPACE = "%slayer:v%d:r%d:" % (KEY_PREFIX, VALUE_VERSION, REWRITE_VERSION)
 SCAN_BATCH = 500
 ENTRY_FIELDS = tuple(field.name for field in dataclasses.fields(Entry))
-
-
-def shown(url):
-    """url without its password, for warnings and logs."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return "%s%s%s:***@%s" % (scheme, sep, userinfo.split(":", 1)[0], host)
 
 
 def redis_key(input_diff_id, fhash, compression, level):

@@ -2,30 +2,32 @@
 and wait for the workers' records (or, with --no-wait, return the job ids).
 
 The report is a local sync's (mirror.run.SyncReport), each record naming its worker.
-The first failed image stops the jobs not yet begun unless keep_going (the stop is a
-key in Redis every worker reads before it starts a job); so does a signal here.  The
+The first failed image stops the jobs not yet begun unless keep_going: the worker
+whose image failed sets a key in Redis that every worker reads before it starts a
+job (this end sets it too, on a signal).  The
 jobs in flight finish either way: a job is one image, tagged only when complete.
 """
 import time
 import uuid
 
 from ..mirror.run import SyncReport, resolve_jobs
-from . import redis_client
+from . import reachable, redis_client
 from .blobs import run_keys
-from .tasks import QUEUE, TASK, job_message, make_app, record_of, stop_key
+from .tasks import QUEUE, TASK, job_message, make_app, record_of, stop
 
 POLL = 0.5              # seconds between looks at the results
 
 
 def send(spec, options, broker, keep_going=False, dry_run=False):
     """(app, run id, [(job, AsyncResult)], unresolved records): the jobs sent."""
+    reachable(broker)
     jobs, unresolved = resolve_jobs(spec, options, keep_going)
     app = make_app(broker)
     run_id = uuid.uuid4().hex
     if unresolved and not keep_going:
         return app, run_id, [], unresolved
-    sent = [(job, app.send_task(TASK, args=[job_message(job, options, run_id, dry_run)],
-                                queue=QUEUE))
+    sent = [(job, app.send_task(TASK, args=[job_message(job, options, run_id, dry_run,
+                                                        keep_going)], queue=QUEUE))
             for job in jobs]
     return app, run_id, sent, unresolved
 
@@ -47,12 +49,10 @@ def sync_with_broker(spec, options, broker, keep_going=False, dry_run=False,
             if record is None:          # stopped before it began
                 continue
             records[position] = record
-            if record.status == "failed" and not keep_going:
-                redis.set(stop_key(run_id), 1, ex=86400)
             if on_image is not None:
                 on_image(record)
     except BaseException:
-        redis.set(stop_key(run_id), 1, ex=86400)
+        stop(redis, run_id)
         raise
     finally:
         for key in redis.scan_iter(match=run_keys(run_id), count=1000):

@@ -13,7 +13,7 @@ import dataclasses
 import logging
 
 from ..mirror.model import Entry, Job
-from . import need
+from . import KEY_PREFIX, need
 
 LOG = logging.getLogger(__name__)
 
@@ -50,11 +50,11 @@ def make_app(broker, visibility_timeout=VISIBILITY_TIMEOUT):
     return app
 
 
-def job_message(job, options, run_id, dry_run=False):
+def job_message(job, options, run_id, dry_run=False, keep_going=False):
     """The JSON a job travels as."""
     entry = job.entry
     return {"run": run_id, "source": job.source, "destination": job.destination,
-            "dry_run": bool(dry_run),
+            "dry_run": bool(dry_run), "keep_going": bool(keep_going),
             "entry": {"number": entry.number, "source": entry.source,
                       "destination": entry.destination, "filters": list(entry.filters),
                       "platforms": entry.platforms, "compression": entry.compression},
@@ -67,9 +67,13 @@ def job_of(message):
 
 
 def stop_key(run_id):
-    """Set when the sender wants no new image of the run to start (a failure without
-    --keep-going, or a signal)."""
-    return "occystrap:run:%s:stop" % run_id
+    """Set when no new image of the run may start (a failure without --keep-going, or
+    a signal at the sender)."""
+    return "%srun:%s:stop" % (KEY_PREFIX, run_id)
+
+
+def stop(redis, run_id):
+    redis.set(stop_key(run_id), 1, ex=86400)
 
 
 def _copy_image(task, message):

@@ -9,10 +9,10 @@ import logging
 from ..cache import open_cache
 from ..mirror.run import run_job
 from ..transports.registry.client import ClientPool
-from . import redis_client
+from . import reachable
 from .blobs import RedisShared
 from .ratelimit import RedisRateLimiter
-from .tasks import job_of, stop_key
+from .tasks import job_of, stop, stop_key
 
 LOG = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class WorkerState:
 
     def __init__(self, broker, options):
         self.options = dict(options)
-        self.redis = redis_client(broker)
+        self.redis = reachable(broker)
 
     def install(self):
         global _CURRENT
@@ -67,6 +67,8 @@ class WorkerState:
                 cache.close()
             clients.close()
         record.worker = hostname
+        if record.status == "failed" and not message.get("keep_going"):
+            stop(self.redis, run_id)
         LOG.info("%s %s -> %s%s", record.status, job.source, job.destination,
                  ": %s" % record.error if record.error else "")
         return record.as_dict()

@@ -8,7 +8,8 @@ import sys
 import pytest
 
 from occystrap.cache import REWRITE_VERSION, open_cache
-from occystrap.distributed.layercache import RedisLayerCache, shown
+from occystrap.distributed import shown
+from occystrap.distributed.layercache import RedisLayerCache
 from tests import peers
 from tests.unit.test_cache import IN, result
 

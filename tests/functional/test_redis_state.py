@@ -1,0 +1,107 @@
+"""The state workers share in Redis, against a real redis-server and real processes:
+the per-blob lease (distributed/blobs.py) and the run's rate limit
+(distributed/ratelimit.py)."""
+import multiprocessing
+import os
+import signal
+import time
+
+import pytest
+
+from occystrap.distributed import redis_client
+from occystrap.distributed.blobs import RedisShared, run_keys
+from occystrap.distributed.ratelimit import RedisRateLimiter
+from occystrap.transports.base import LayerResult
+
+pytestmark = pytest.mark.functional
+
+CONTEXT = multiprocessing.get_context("spawn")      # fresh processes, as workers are
+
+
+def _make_once(url, run, marks, lease, hold, queue):
+    """One process asking for the same blob: make() appends to marks and takes hold s."""
+    shared = RedisShared(redis_client(url), run, lease=lease, poll=0.05)
+
+    def make():
+        with open(marks, "a") as f:
+            f.write("%d\n" % os.getpid())
+        time.sleep(hold)
+        return LayerResult(index=0, diff_id="sha256:" + "d" * 64, size=10,
+                           digest="sha256:" + "b" * 64, blob_size=5, media_type="m")
+
+    result, shared_flag = shared.once(("scope", (), "sha256:" + "a" * 64), make)
+    queue.put((result.digest, result.size, shared_flag))
+
+
+def test_one_process_makes_a_blob_the_others_reuse(redis_url, tmp_path):
+    marks = tmp_path / "marks"
+    queue = CONTEXT.Queue()
+    procs = [CONTEXT.Process(target=_make_once, args=(redis_url, "run1", str(marks), 5.0,
+                                                      1.0, queue)) for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    answers = sorted(queue.get(timeout=60) for _ in procs)
+    for proc in procs:
+        proc.join(30)
+    assert len(marks.read_text().split()) == 1           # made once
+    assert [shared for _d, _s, shared in answers] == [False, True, True]
+    assert {(d, s) for d, s, _ in answers} == {("sha256:" + "b" * 64, 10)}
+
+
+def test_a_killed_maker_s_lease_passes_to_a_waiter(redis_url, tmp_path):
+    marks = tmp_path / "marks"
+    queue = CONTEXT.Queue()
+    maker = CONTEXT.Process(target=_make_once, args=(redis_url, "run2", str(marks), 1.0,
+                                                     60.0, queue))
+    maker.start()
+    deadline = time.monotonic() + 30
+    while not marks.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    os.kill(maker.pid, signal.SIGKILL)                   # dies holding the lease
+    maker.join()
+    started = time.monotonic()
+    waiter = CONTEXT.Process(target=_make_once, args=(redis_url, "run2", str(marks), 1.0,
+                                                      0.1, queue))
+    waiter.start()
+    digest, _size, shared = queue.get(timeout=30)
+    waiter.join(30)
+    assert not shared and digest == "sha256:" + "b" * 64
+    assert len(marks.read_text().split()) == 2           # made again, by the waiter
+    assert time.monotonic() - started < 10               # within a lease or so
+
+
+def test_another_run_trusts_nothing_a_former_run_recorded(redis_url, tmp_path):
+    marks = tmp_path / "marks"
+    queue = CONTEXT.Queue()
+    for run in ("run3", "run4"):
+        proc = CONTEXT.Process(target=_make_once, args=(redis_url, run, str(marks), 5.0,
+                                                        0.0, queue))
+        proc.start()
+        assert queue.get(timeout=60)[2] is False
+        proc.join(30)
+    assert len(marks.read_text().split()) == 2
+    client = redis_client(redis_url)
+    assert list(client.scan_iter(match=run_keys("run3")))   # the record, not the lock
+    assert all(key.endswith(b":done") for key in client.scan_iter(match=run_keys("run3")))
+
+
+def _draw(url, rate, count, queue):
+    limiter = RedisRateLimiter(redis_client(url), rate, "shared-run")
+    for _ in range(count):
+        limiter.wait()
+        queue.put(time.time())
+
+
+def test_the_rate_limit_holds_across_processes(redis_url):
+    rate, each = 20.0, 10
+    queue = CONTEXT.Queue()
+    procs = [CONTEXT.Process(target=_draw, args=(redis_url, rate, each, queue))
+             for _ in range(3)]
+    for proc in procs:
+        proc.start()
+    stamps = sorted(queue.get(timeout=60) for _ in range(3 * each))
+    for proc in procs:
+        proc.join(30)
+    # 30 requests from three processes at 20/s: at least 29 intervals of 50 ms
+    assert stamps[-1] - stamps[0] >= (3 * each - 1) / rate * 0.95
