@@ -249,3 +249,36 @@ def test_an_unreachable_broker_is_one_error_line(tmp_path):
     proc = run_cli("sync", str(spec), "--broker", "redis://127.0.0.1:%d/0" % peers.free_port(),
                    check=False, timeout=120)
     assert "Error: cannot reach the broker redis://127.0.0.1:" in proc.stderr, proc.stderr
+
+
+def test_sigterm_to_the_sender_stops_the_jobs_not_begun(source, destination, workers,
+                                                        redis_server, redis_url, tmp_path):
+    """SIGTERM while the one worker copies image 1: `Error: terminated`, exit 143; the
+    image in flight finishes, the three jobs not begun start nothing."""
+    with FaultProxy(source.url) as slow:
+        own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                                      "docker://%s/dist/app:1" % source.url).stdout)
+        slow.add("GET", r"/blobs/%s" % own["layers"][1]["digest"], 5.0)
+        spec = _spec(tmp_path, slow.address, destination)
+        worker, = workers(["one"])
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "occystrap", "--insecure", "sync", str(spec),
+             "--broker", redis_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+        deadline = time.monotonic() + 60
+        while not slow.fired("GET"):
+            assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
+            time.sleep(0.05)
+        sync.terminate()
+        _out, err = sync.communicate(timeout=30)
+        assert sync.returncode == 143, err
+        assert err.splitlines()[-1] == "Error: terminated", err
+        assert "Traceback" not in err
+        assert redis_server.cli("KEYS", "occystrap:run:*:stop")
+        deadline = time.monotonic() + 120           # the worker drains the queue
+        while worker.log().count("succeeded in") < 4:
+            assert time.monotonic() < deadline, worker.log()
+            time.sleep(0.2)
+    assert worker.log().count("s: None") == 3, worker.log()
+    assert _tagged(destination, "mirror/app", "1")          # the one in flight finished
+    assert not any(_tagged(destination, "mirror/app", tag) for tag in TAGS[1:])

@@ -3,8 +3,11 @@ outputs go to a temporary directory, not the repository root)."""
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -14,6 +17,8 @@ def untracked():
                           capture_output=True, text=True, check=True).stdout
 
 
+@pytest.mark.skipif(shutil.which("redis-server") is None,
+                    reason="redis-server is not installed (the example's broker; .ci/run)")
 def test_readme_example_runs_and_writes_only_to_a_temp_dir(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -35,9 +40,14 @@ def test_readme_example_runs_and_writes_only_to_a_temp_dir(tmp_path):
     (out,) = temp.iterdir()             # the example's mktemp -d
     assert sorted(p.name for p in out.iterdir()) == ["hello-bundle", "hello-clean.tar",
                                                      "hello-dir", "mirror", "mirror.yaml",
-                                                     "synced"]
-    assert "Sync: 1 images, 1 copied" in run.stderr
-    assert "Sync: 1 images, 1 unchanged" in run.stderr
+                                                     "spread", "spread.yaml", "synced",
+                                                     "worker.log"]
+    assert run.stderr.count("Sync: 1 images, 1 copied") == 2
+    assert run.stderr.count("Sync: 1 images, 1 unchanged") == 2
+    assert " on w1@" in run.stderr                                # the worker copied it
+    spread = json.loads((out / "spread" / "index.json").read_text())["manifests"]
+    synced = json.loads((out / "synced" / "index.json").read_text())["manifests"]
+    assert spread == synced                                       # the same bytes
     entries = json.loads((out / "mirror" / "index.json").read_text())["manifests"]
     source = json.loads((ROOT / "examples" / "multiarch" / "index.json").read_text())
     tags = {e["annotations"]["org.opencontainers.image.ref.name"]: e["digest"]
