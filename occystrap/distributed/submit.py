@@ -15,7 +15,7 @@ from . import reachable, redis_client
 from .blobs import run_keys
 from .tasks import QUEUE, TASK, job_message, make_app, record_of, stop
 
-POLL = 0.5              # seconds between looks at the results
+POLL = 0.1              # seconds between looks at the results (one MGET of the pending)
 
 
 def send(spec, options, broker, keep_going=False, dry_run=False):
