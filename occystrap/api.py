@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from . import storedsize
 from .cache import CopyCache, filters_hash, open_cache
 from .compression import from_media_type
 from .errors import InputError, IntegrityError, LayerError, OutputError
@@ -324,7 +325,8 @@ def _make_layer(ref, filters, sink, progress, cached, stop, damaged):
     if same_blob:       # stored as the sink would store it: its digest is already known
         cached = None
         if sink.try_reuse(ref.as_descriptor()):
-            reused = LayerResult(index=ref.index, diff_id=ref.diff_id, size=0,
+            size = storedsize.reused_size(ref.media_type, ref.size, ref.tail)
+            reused = LayerResult(index=ref.index, diff_id=ref.diff_id, size=size or 0,
                                  digest=ref.digest, blob_size=ref.size or 0,
                                  media_type=ref.media_type, source=ref)
     elif cached is not None:
