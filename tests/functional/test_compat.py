@@ -119,3 +119,21 @@ def test_byte_exact_copies_count_uncompressed_sizes(image, registry, kind):
     else:
         expected = format_size(sum(len(blob) for blob in blobs))
     assert [_summary_size(proc.stderr) for proc in copies] == [expected] * 2
+
+
+def test_rewritten_image_counts_its_untouched_reused_layer_uncompressed(image, registry):
+    """A rewritten image whose first layer no filter touches: that blob is mounted from
+    the source repository, not read, and still counts with its uncompressed size."""
+    path, _info = image
+    src = "registry://%s/team/size-skip:1" % registry.url
+    occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+    dest = "team/size-skip-out"
+    proc = occystrap("--insecure", "--verbose", "process", src,
+                     "registry://%s/%s:1" % (registry.url, dest),
+                     "-f", "normalize-timestamps:skip=1", check=True)
+    manifest = json.loads(_get(registry, "%s/manifests/1" % dest,
+                               "application/vnd.docker.distribution.manifest.v2+json"))
+    blobs = [_blob(registry.url, dest, layer["digest"]) for layer in manifest["layers"]]
+    assert proc.stderr.count(" reused: ") == 1
+    expected = format_size(sum(len(gzip.decompress(blob)) for blob in blobs))
+    assert _summary_size(proc.stderr) == expected
