@@ -134,15 +134,16 @@ class RegistrySource(TreeSource):
                           desc.size)
 
     def blob_tail(self, desc, count):
-        """One `Range: bytes=-count` GET.  A registry that sends the whole blob instead
-        (200) is read to the end only when the blob is small; a refusal is None."""
+        """One `Range: bytes=-count` GET, never retried.  A registry that sends the whole
+        blob instead (200) is read to the end only when the blob is small; a refusal or
+        an error is None."""
         if not desc.size or count > desc.size:
             return None
         try:
             response = self.client.request("GET", self._blob_url(desc.digest), scope=self.scope,
                                            headers={"Range": "bytes=-%d" % count},
-                                           stream=True, ok=(200, 206))
-        except RegistryError:
+                                           stream=True, ok=(200, 206), retry=False)
+        except RegistryError:           # not worth a retry: the Summary falls back
             return None
         tail = _tail_of(response, desc.size, count)
         if tail is None:
