@@ -69,7 +69,7 @@ def rewrite_config(config_bytes, results, filters=()):
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
          layer_cache=None, started=None, damaged=None, progress=None, referrers=False,
-         shared=None, cancel=None):
+         shared=None, cancel=None, sizes=True):
     """Copy source to sink through filters; return a CopyReport.
 
     A source with a descriptor tree goes through imageset.copy_tree (indexes, byte-
@@ -82,7 +82,9 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     when it already showed the source being opened; referrers: copy the source's
     referrers too (imageset); shared, a Shared that other copies into the same
     destination use too (sync), so a blob they share is made and sent once; cancel,
-    an Event whose setting stops the copy at its next chunk (a signalled sync)."""
+    an Event whose setting stops the copy at its next chunk (a signalled sync); sizes:
+    read the uncompressed size of each layer the destination already has from its last
+    bytes at the source (a small read each: sync, which shows no size, goes without)."""
     from .imageset import copy_tree, uses_tree
     start = time.monotonic() if started is None else started
     own_progress = progress is None
@@ -93,6 +95,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     if shared is not None:
         run.shared = shared
     run.cancel = cancel
+    run.sizes = sizes
     run.scope = sink.blob_scope if sink.blob_scope is not None else id(sink)
     sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
@@ -167,6 +170,7 @@ class Run:
         self.scope = None           # the destination the made blobs live in
         self.rewrite = tuple(f.cache_token for f in self.filters if f.changes_content)
         self.referrers = False      # --referrers: copy what refers to the images too
+        self.sizes = True           # read reused layers' sizes from their tails (copy())
         self.helpers = Helpers()    # the sink's threads (upload senders, expansion)
         self._caches = []
 
@@ -221,7 +225,8 @@ def copy_images(images, sink, run):
     sink.begin(images[0])   # inside: a begin cut short (a signal) is cleaned up too
     cached = run.cache_for(sink)
     run.progress.layers += sum(len(image_refs) for image_refs in refs)
-    flat = [ref for image_refs in refs for ref in image_refs]
+    flat = [ref if run.sizes else dataclasses.replace(ref, tail=None)
+            for image_refs in refs for ref in image_refs]
     results = _run_layers(flat, run.filters, sink, layer_threads(run.parallel, images[0], sink),
                           run.progress, cached, run.damaged, run.once, run.cancel)
     done = []

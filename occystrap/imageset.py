@@ -183,7 +183,7 @@ def _copy_blobs(source, sink, run, node):
             """(reused, uncompressed size or None): the size is read from the blob's
             framing as it passes, or from its tail when the destination has it."""
             if sink.try_reuse(desc):
-                return True, _reused_size(source, desc) if position else None
+                return True, _reused_size(source, desc) if position and run.sizes else None
             task = run.progress.task("blob %s" % desc.digest[7:19], desc.size)
             try:
                 with source.open_blob(desc) as blob:

@@ -322,3 +322,19 @@ def test_reused_layer_size_comes_from_one_ranged_get(registry, pushed, fault):
     assert layers == 3 and tails == ["bytes=-64"] * layers, (tails, proc.stderr)
     expected = uncompressed if fault in (None, "norange") else stored
     assert _summary_size(proc.stderr) == format_size(expected)
+
+
+def test_sync_reads_no_tails(registry, pushed):
+    """sync shows no SIZE, so a layer the destination already has costs no Range GET."""
+    import occystrap as library     # tests.cli's occystrap (the CLI) is `occystrap` here
+    with FaultProxy(registry.url) as proxy:
+        src = "registry://%s/faults/src" % proxy.address
+        occystrap("--insecure", "process", src + ":1",
+                "registry://%s/faults/synced:other" % registry.url, check=True)
+        before = len(proxy.ranges)
+        report = library.sync({"sync": [{"source": src, "destination": "registry://%s/"
+                                         "faults/synced" % registry.url}]},
+                              {"insecure": True})
+        assert [r.status for r in report.images] == ["copied"]
+        assert report.images[0].layers_reused == 3
+        assert len(proxy.ranges) == before
