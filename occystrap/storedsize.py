@@ -82,6 +82,10 @@ class ZstdFrames:
                 self._skip -= step
                 pos += step
                 continue
+            if not self._buf and pos + self._need <= end:      # a whole header: no copy
+                pos += self._need
+                self._state(data[pos - self._need:pos])
+                continue
             take = min(self._need - len(self._buf), end - pos)
             self._buf += data[pos:pos + take]
             pos += take
