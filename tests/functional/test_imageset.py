@@ -272,3 +272,15 @@ def test_rewritten_index_and_children_record_their_source(multiarch):
         "normalize-timestamps:ts=5")
     other = ma.get_manifest(multiarch.url, "imageset/provenance", "2")[2]["annotations"]
     assert other["org.occystrap.rewrite"] != rewrite
+
+
+def test_exact_copy_from_an_oci_archive_counts_uncompressed_bytes(multiarch, tmp_path):
+    """The same from a layout's tar: the reused blobs' tails are slices of the file."""
+    archive = "oci-archive://%s:v1" % (tmp_path / "image.tar")
+    run("process", multiarch.uri("oci"), archive)
+    procs = [run("--verbose", "process", archive,
+                 "registry://%s/imageset/fromtar:1" % multiarch.url) for _run in range(2)]
+    assert [proc.stderr.count(" reused: ") for proc in procs] == [0, 2]
+    sizes = [_summary_size(proc.stderr) for proc in procs]
+    manifest = ma.get_manifest(multiarch.url, "imageset/fromtar", "1")[2]
+    assert sizes == [format_size(_uncompressed(multiarch.url, "imageset/fromtar", manifest))] * 2
