@@ -55,7 +55,7 @@ def gzip_size(tail, blob_size):
         return None
     floor = deflate_floor(blob_size)
     size = isize + -(-max(0, floor - isize) // WRAP) * WRAP
-    if size > blob_size * MAX_RATIO + WRAP:     # not the end of a gzip member at all
+    if size > blob_size * MAX_RATIO:    # more than deflate can make: not a gzip trailer
         return None
     return size
 

@@ -65,6 +65,11 @@ def test_small_blobs_are_exact_whatever_their_header():
     assert storedsize.gzip_size(trailer(10), 70000) == 10
 
 
+def test_a_size_deflate_cannot_reach_is_not_a_trailer():
+    assert storedsize.gzip_size(trailer(1000 * 1032), 1000) == 1000 * 1032
+    assert storedsize.gzip_size(trailer(1000 * 1032 + 1), 1000) is None
+
+
 def test_empty_gzip_member_is_zero_but_a_trailing_empty_member_is_unknown():
     empty = made_by("gzip", 1, b"")
     assert watched(empty, GZIP) == 0
