@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 
+from . import storedsize
 from .cache import CopyCache, filters_hash, open_cache
 from .compression import from_media_type
 from .errors import InputError, IntegrityError, LayerError, OutputError
@@ -68,7 +69,7 @@ def rewrite_config(config_bytes, results, filters=()):
 
 def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, out=None,
          layer_cache=None, started=None, damaged=None, progress=None, referrers=False,
-         shared=None, cancel=None):
+         shared=None, cancel=None, sizes=True):
     """Copy source to sink through filters; return a CopyReport.
 
     A source with a descriptor tree goes through imageset.copy_tree (indexes, byte-
@@ -81,7 +82,9 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     when it already showed the source being opened; referrers: copy the source's
     referrers too (imageset); shared, a Shared that other copies into the same
     destination use too (sync), so a blob they share is made and sent once; cancel,
-    an Event whose setting stops the copy at its next chunk (a signalled sync)."""
+    an Event whose setting stops the copy at its next chunk (a signalled sync); sizes:
+    read the uncompressed size of each layer the destination already has from its last
+    bytes at the source (a small read each: sync, which shows no size, goes without)."""
     from .imageset import copy_tree, uses_tree
     start = time.monotonic() if started is None else started
     own_progress = progress is None
@@ -92,6 +95,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     if shared is not None:
         run.shared = shared
     run.cancel = cancel
+    run.sizes = sizes
     run.scope = sink.blob_scope if sink.blob_scope is not None else id(sink)
     sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
@@ -166,6 +170,7 @@ class Run:
         self.scope = None           # the destination the made blobs live in
         self.rewrite = tuple(f.cache_token for f in self.filters if f.changes_content)
         self.referrers = False      # --referrers: copy what refers to the images too
+        self.sizes = True           # read reused layers' sizes from their tails (copy())
         self.helpers = Helpers()    # the sink's threads (upload senders, expansion)
         self._caches = []
 
@@ -220,7 +225,8 @@ def copy_images(images, sink, run):
     sink.begin(images[0])   # inside: a begin cut short (a signal) is cleaned up too
     cached = run.cache_for(sink)
     run.progress.layers += sum(len(image_refs) for image_refs in refs)
-    flat = [ref for image_refs in refs for ref in image_refs]
+    flat = [ref if run.sizes else dataclasses.replace(ref, tail=None)
+            for image_refs in refs for ref in image_refs]
     results = _run_layers(flat, run.filters, sink, layer_threads(run.parallel, images[0], sink),
                           run.progress, cached, run.damaged, run.once, run.cancel)
     done = []
@@ -324,7 +330,8 @@ def _make_layer(ref, filters, sink, progress, cached, stop, damaged):
     if same_blob:       # stored as the sink would store it: its digest is already known
         cached = None
         if sink.try_reuse(ref.as_descriptor()):
-            reused = LayerResult(index=ref.index, diff_id=ref.diff_id, size=0,
+            size = storedsize.reused_size(ref.media_type, ref.size, ref.tail)
+            reused = LayerResult(index=ref.index, diff_id=ref.diff_id, size=size or 0,
                                  digest=ref.digest, blob_size=ref.size or 0,
                                  media_type=ref.media_type, source=ref)
     elif cached is not None:

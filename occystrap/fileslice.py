@@ -57,3 +57,18 @@ class FileSlice(io.RawIOBase):
             os.close(self._fd)
             self._fd = -1
         super().close()
+
+
+def read_tail(fileobj, size, count):
+    """The last count bytes of a seekable file object that holds size bytes, or None
+    when it holds some other number (the tail would not be the blob's)."""
+    if fileobj.seek(0, io.SEEK_END) != size or count > size:
+        return None
+    fileobj.seek(size - count)
+    data = b""
+    while len(data) < count:
+        piece = fileobj.read(count - len(data))
+        if not piece:
+            return None
+        data += piece
+    return data

@@ -10,7 +10,7 @@ pipeline), the children first and a new index, pruned to the selected platforms,
 """
 import logging
 
-from . import compression
+from . import compression, storedsize
 # api imports this module only when it copies, so importing api here is no cycle
 from .api import StoppableReader, copy_image, copy_images, in_pool, provenance
 from .errors import InputError, OutputError
@@ -180,21 +180,31 @@ def _copy_blobs(source, sink, run, node):
         position, desc = item
 
         def put():
+            """(reused, uncompressed size or None): the size is read from the blob's
+            framing as it passes, or from its tail when the destination has it."""
             if sink.try_reuse(desc):
-                return True
+                return True, _reused_size(source, desc) if position and run.sizes else None
             task = run.progress.task("blob %s" % desc.digest[7:19], desc.size)
             try:
                 with source.open_blob(desc) as blob:
-                    sink.put_blob(desc, StoppableReader(task.counted(blob), stop))
+                    watch = storedsize.SizeWatch(blob, desc.media_type, desc.size)
+                    sink.put_blob(desc, StoppableReader(task.counted(watch), stop))
             finally:
                 task.close()
-            return False
+            return False, watch.size()
 
-        reused, shared = run.once(("stored", desc.digest), put)
-        result = LayerResult(index=position - 1, diff_id=None, size=0, digest=desc.digest,
-                             blob_size=desc.size or 0, media_type=desc.media_type)
+        (reused, size), shared = run.once(("stored", desc.digest), put)
+        result = LayerResult(index=position - 1, diff_id=None, size=size or 0,
+                             digest=desc.digest, blob_size=desc.size or 0,
+                             media_type=desc.media_type)
         if position:
             run.progress.layer_done(result, reused=reused or shared)
         return result
 
     return in_pool(layer_threads(run.parallel, source, sink), one, blobs, run.cancel)[1:]
+
+
+def _reused_size(source, desc):
+    """A reused layer's uncompressed size, from its last bytes at the source."""
+    return storedsize.reused_size(desc.media_type, desc.size,
+                                  lambda count: source.blob_tail(desc, count))

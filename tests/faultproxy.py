@@ -4,7 +4,7 @@ registry never produces: corrupted blobs, connections cut mid-body, 5xx bursts.
 Faults are (method, path regex, kind, count): kind is "corrupt" (flip one body byte),
 "cut" (send half the body, then close), "reset" (reset the connection, forwarding
 nothing), "lost" (forward, then reset instead of answering: the request was done but
-its answer is lost), an int
+its answer is lost), "norange" (forward without the Range header), an int
 status to answer instead, a (status, {header: value}) pair to answer with those
 headers (e.g. Retry-After), ("header", name, value) to forward but rewrite one response
 header, a float: seconds to wait before forwarding (a slow registry), or a function from the
@@ -86,6 +86,8 @@ class FaultProxy:
                 headers = {k: v for k, v in self.headers.items()
                            if k.lower() not in ("host", "transfer-encoding", "content-length")}
                 headers["Host"] = proxy.upstream
+                if fault == "norange":          # a registry that ignores Range: 200, all
+                    headers = {k: v for k, v in headers.items() if k.lower() != "range"}
                 if fault == "reset":            # the registry never sees the request
                     self.close_connection = True
                     _reset(self.connection)

@@ -212,7 +212,7 @@ def _copy_job(job, options, layer_cache, dry_run, record, shared, cancel):
                               layer_cache=layer_cache if CopyCache.supports(sink) else None,
                               progress=Progress(quiet=True),
                               referrers=options.get("referrers"), shared=shared,
-                              cancel=cancel)
+                              cancel=cancel, sizes=False)
             sink = None                 # copy() closed it
     finally:
         if sink is not None:

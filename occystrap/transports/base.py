@@ -27,6 +27,7 @@ class LayerRef:
     media_type: Optional[str] = None
     compression: Optional[str] = None   # gzip / zstd / none; None = sniff
     descriptor: Optional[Descriptor] = None  # the manifest's entry, for a tree source
+    tail: Optional[Callable] = None     # (count) -> the blob's last bytes or None (blob_tail)
 
     def as_descriptor(self):
         """The layer's descriptor: the manifest's own, or one from the known fields."""
@@ -158,6 +159,11 @@ class ImageSource:
         SBOMs, attestations) where the source keeps them; none by default."""
         return []
 
+    def blob_tail(self, desc, count):
+        """The last count bytes of desc's blob, read without the rest (the Summary's
+        size of a blob the destination already has), or None where that is not cheap."""
+        return None
+
     def manifest(self):
         """The distribution manifest as a dict, or None when the format has none."""
         return None
@@ -193,6 +199,9 @@ class FetchedSource(ImageSource):
 
     def open_blob(self, desc):
         return self._image.open_blob(desc)
+
+    def blob_tail(self, desc, count):
+        return self._image.blob_tail(desc, count)
 
     def referrers(self, digest):
         return self._image.referrers(digest)

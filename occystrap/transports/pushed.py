@@ -5,6 +5,7 @@ An index pushed there (`skopeo copy --all`, `buildah manifest push --all`) arriv
 after its children, which were pushed by digest: child() finds them in the server.
 """
 from .. import model
+from ..fileslice import read_tail
 from ..errors import InputError
 from ..model.tree import ImageManifest, parse_node
 from .treesource import TreeSource
@@ -42,6 +43,12 @@ class PushedImage(TreeSource):
 
     def open_blob(self, desc):
         return self.server.store.open(desc.digest)
+
+    def blob_tail(self, desc, count):
+        if desc.size is None or self.server.store.path(desc.digest) is None:
+            return None
+        with self.server.store.open(desc.digest) as fileobj:
+            return read_tail(fileobj, desc.size, count)
 
     def layer_name(self, desc, diff_id):
         """Layers are named by diff_id, as the save formats dockerpush:// replaces."""

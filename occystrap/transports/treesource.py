@@ -117,7 +117,8 @@ class ManifestImage(ImageSource):
         return [LayerRef(index=index, name=names[index],
                          open=lambda d=desc: self.source.open_blob(d),
                          diff_id=diff_ids[index] if diff_ids else None, digest=desc.digest,
-                         size=desc.size, media_type=desc.media_type or None, descriptor=desc)
+                         size=desc.size, media_type=desc.media_type or None, descriptor=desc,
+                         tail=lambda count, d=desc: self.source.blob_tail(d, count))
                 for index, desc in enumerate(layers)]
 
 

@@ -85,21 +85,55 @@ def _summary_size(stderr):
         .split(", ")[1]
 
 
-def test_byte_exact_copies_count_stored_sizes(image, registry):
+def _blob(url, repo, digest):
+    with urllib.request.urlopen("http://%s/v2/%s/blobs/%s" % (url, repo, digest)) as response:
+        return response.read()
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zstd"])
+def test_byte_exact_copies_count_uncompressed_sizes(image, registry, kind):
     """A registry -> registry copy with nothing to change passes blobs through without
-    decompressing them, so its SIZE is what it moved: the layers' stored sizes, while
-    tar -> registry (which compresses) reports the uncompressed size."""
+    decompressing them, yet its SIZE is the layers' uncompressed size, as for tar ->
+    registry: from the gzip trailer as the bytes pass, and again from the trailer
+    alone (a Range request) when the destination has every blob.  occystrap's own zstd
+    frames record no content size, so a zstd layer counts with its stored size."""
     path, _info = image
-    src = "registry://%s/team/size:1" % registry.url
-    pushed = occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+    src = "registry://%s/team/size-%s:1" % (registry.url, kind)
+    pushed = occystrap("--insecure", "--compression", kind, "process", "tar://%s" % path,
+                       src, check=True)
     other = peers.Registry().start()    # a second registry: no mount, no blob already there
     try:
-        copied = occystrap("--insecure", "process", src,
-                           "registry://%s/team/size-copy:1" % other.url, check=True)
+        copies = [occystrap("--insecure", "--verbose", "process", src,
+                            "registry://%s/team/size-copy:1" % other.url, check=True)
+                  for _run in range(2)]         # the second finds every blob by HEAD
         manifest = peers.skopeo_inspect("docker://%s/team/size-copy:1" % other.url,
                                         raw=True, tls_verify=False)
+        blobs = [_blob(other.url, "team/size-copy", layer["digest"])
+                 for layer in manifest["layers"]]
     finally:
         other.stop()
-    stored = sum(layer["size"] for layer in manifest["layers"])
-    assert _summary_size(copied.stderr) == format_size(stored)
-    assert _summary_size(copied.stderr) != _summary_size(pushed.stderr)
+    assert [proc.stderr.count(" reused: ") for proc in copies] == [0, len(blobs)]
+    if kind == "gzip":
+        expected = format_size(sum(len(gzip.decompress(blob)) for blob in blobs))
+        assert expected == _summary_size(pushed.stderr)
+    else:
+        expected = format_size(sum(len(blob) for blob in blobs))
+    assert [_summary_size(proc.stderr) for proc in copies] == [expected] * 2
+
+
+def test_rewritten_image_counts_its_untouched_reused_layer_uncompressed(image, registry):
+    """A rewritten image whose first layer no filter touches: that blob is mounted from
+    the source repository, not read, and still counts with its uncompressed size."""
+    path, _info = image
+    src = "registry://%s/team/size-skip:1" % registry.url
+    occystrap("--insecure", "process", "tar://%s" % path, src, check=True)
+    dest = "team/size-skip-out"
+    proc = occystrap("--insecure", "--verbose", "process", src,
+                     "registry://%s/%s:1" % (registry.url, dest),
+                     "-f", "normalize-timestamps:skip=1", check=True)
+    manifest = json.loads(_get(registry, "%s/manifests/1" % dest,
+                               "application/vnd.docker.distribution.manifest.v2+json"))
+    blobs = [_blob(registry.url, dest, layer["digest"]) for layer in manifest["layers"]]
+    assert proc.stderr.count(" reused: ") == 1
+    expected = format_size(sum(len(gzip.decompress(blob)) for blob in blobs))
+    assert _summary_size(proc.stderr) == expected

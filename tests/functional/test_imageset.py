@@ -5,11 +5,13 @@ mounts named by the descriptor, compression changes, and the Summary of exact co
 Real peers: the buildah-built multi-arch images in a real docker-registry
 (tests/multiarch.py), skopeo as the validator.
 """
+import gzip
 import json
 import re
 
 import pytest
 
+from occystrap.model import format_size
 from tests import multiarch as ma
 from tests.cli import occystrap
 from tests.multiarch import multiarch_fixture  # noqa: F401  (fixture `multiarch`)
@@ -66,12 +68,40 @@ def test_compression_change_rewrites_layers_and_keeps_the_index(multiarch, tmp_p
                     "docker://%s/imageset/zstd:1" % multiarch.url, "oci:%s:x" % (tmp_path / "o"))
 
 
-def test_exact_copy_summary_counts_stored_bytes(multiarch):
-    proc = run("--platform", "linux/arm64", "process", multiarch.uri("oci"),
-               "registry://%s/imageset/summary:1" % multiarch.url)
-    manifest = ma.get_manifest(multiarch.url, "imageset/summary", "1")[2]
-    stored = sum(layer["size"] for layer in manifest["layers"])
-    assert re.search(r"Summary: 2 layers, %d B," % stored, proc.stderr), proc.stderr
+def _uncompressed(url, repo, manifest):
+    """The layers' total uncompressed size, by decompressing them (the copier doesn't)."""
+    return sum(len(gzip.decompress(ma.get_blob(url, repo, layer["digest"])))
+               for layer in manifest["layers"])
+
+
+def _summary_size(stderr):
+    return re.search(r"Summary: \d+ layers, ([^,]+),", stderr).group(1)
+
+
+def test_exact_copy_summary_counts_uncompressed_bytes(multiarch):
+    """Mounted from the source repository (not read): SIZE from each blob's gzip
+    trailer, fetched with a Range request; the second run finds them all by HEAD."""
+    for _run in range(2):
+        proc = run("--platform", "linux/arm64", "process", multiarch.uri("oci"),
+                   "registry://%s/imageset/summary:1" % multiarch.url)
+        manifest = ma.get_manifest(multiarch.url, "imageset/summary", "1")[2]
+        total = _uncompressed(multiarch.url, "imageset/summary", manifest)
+        assert total != sum(layer["size"] for layer in manifest["layers"])
+        assert _summary_size(proc.stderr) == format_size(total), proc.stderr
+
+
+def test_exact_copy_from_a_layout_counts_uncompressed_bytes(multiarch):
+    """ocidir -> registry streams each blob (SIZE from the bytes as they pass), then,
+    every blob already there, reads each one's tail from the layout (a seek)."""
+    source = "ocidir://%s:%s" % (multiarch.layout, multiarch.layout_tag)
+    sizes = [_summary_size(run("--platform", "all", "process", source,
+                               "registry://%s/imageset/fromdir:1" % multiarch.url).stderr)
+             for _run in range(2)]
+    index = ma.get_manifest(multiarch.url, "imageset/fromdir", "1")[2]
+    children = [ma.get_manifest(multiarch.url, "imageset/fromdir", e["digest"])[2]
+                for e in index["manifests"]]
+    total = sum(_uncompressed(multiarch.url, "imageset/fromdir", c) for c in children)
+    assert sizes == [format_size(total)] * 2
 
 
 def test_json_check_of_an_index_reports_each_platform(multiarch):
@@ -242,3 +272,15 @@ def test_rewritten_index_and_children_record_their_source(multiarch):
         "normalize-timestamps:ts=5")
     other = ma.get_manifest(multiarch.url, "imageset/provenance", "2")[2]["annotations"]
     assert other["org.occystrap.rewrite"] != rewrite
+
+
+def test_exact_copy_from_an_oci_archive_counts_uncompressed_bytes(multiarch, tmp_path):
+    """The same from a layout's tar: the reused blobs' tails are slices of the file."""
+    archive = "oci-archive://%s:v1" % (tmp_path / "image.tar")
+    run("process", multiarch.uri("oci"), archive)
+    procs = [run("--verbose", "process", archive,
+                 "registry://%s/imageset/fromtar:1" % multiarch.url) for _run in range(2)]
+    assert [proc.stderr.count(" reused: ") for proc in procs] == [0, 2]
+    sizes = [_summary_size(proc.stderr) for proc in procs]
+    manifest = ma.get_manifest(multiarch.url, "imageset/fromtar", "1")[2]
+    assert sizes == [format_size(_uncompressed(multiarch.url, "imageset/fromtar", manifest))] * 2

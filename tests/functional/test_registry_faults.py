@@ -1,5 +1,6 @@
 """Bad registry answers (injected in front of a real docker-registry): a clear Error,
 no half-written output and no half-pushed tag; transient faults are retried."""
+import gzip
 import json
 import os
 import re
@@ -8,6 +9,7 @@ import urllib.request
 
 import pytest
 
+from occystrap.model import format_size
 from tests import imagebuilder as ib
 from tests.cli import occystrap
 from tests.faultproxy import FaultProxy
@@ -284,3 +286,55 @@ def test_malformed_manifest_from_the_registry(registry, pushed, tmp_path, transf
                          check=False)
     assert message in proc.stderr and message in info.stderr
     assert not out.exists()
+
+
+def _summary_size(stderr):
+    return re.search(r"Summary: \d+ layers, ([^,]+),", stderr).group(1)
+
+
+def _layer_sizes(registry, repo):
+    """(stored, uncompressed) totals of repo:1's layers, the latter by decompressing."""
+    request = urllib.request.Request(
+        "http://%s/v2/%s/manifests/1" % (registry.url, repo),
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    layers = json.loads(urllib.request.urlopen(request).read())["layers"]
+    blobs = [urllib.request.urlopen("http://%s/v2/%s/blobs/%s"
+                                    % (registry.url, repo, layer["digest"])).read()
+             for layer in layers]
+    return sum(len(blob) for blob in blobs), sum(len(gzip.decompress(b)) for b in blobs)
+
+
+@pytest.mark.parametrize("fault", [None, "norange", 416, 500])
+def test_reused_layer_size_comes_from_one_ranged_get(registry, pushed, fault):
+    """A byte-exact copy whose blobs are mounted reads each layer's last bytes with one
+    `Range: bytes=-N` GET; a registry that ignores Range sends the small blob whole
+    (still exact), and one that refuses makes SIZE the stored size, with no error."""
+    stored, uncompressed = _layer_sizes(registry, "faults/src")
+    with FaultProxy(registry.url) as proxy:
+        if fault is not None:
+            proxy.add("GET", r"/blobs/sha256:", fault, count=100)
+        proc = occystrap("--insecure", "--verbose", "process",
+                         "registry://%s/faults/src:1" % proxy.address,
+                         "registry://%s/faults/tail-%s:1" % (proxy.address, str(fault).lower()),
+                         check=True)
+        tails = [value for path, value in proxy.ranges if "/blobs/sha256:" in path]
+    layers = proc.stderr.count(" reused: ")
+    assert layers == 3 and tails == ["bytes=-64"] * layers, (tails, proc.stderr)
+    expected = uncompressed if fault in (None, "norange") else stored
+    assert _summary_size(proc.stderr) == format_size(expected)
+
+
+def test_sync_reads_no_tails(registry, pushed):
+    """sync shows no SIZE, so a layer the destination already has costs no Range GET."""
+    import occystrap as library     # tests.cli's occystrap (the CLI) is `occystrap` here
+    with FaultProxy(registry.url) as proxy:
+        src = "registry://%s/faults/src" % proxy.address
+        occystrap("--insecure", "process", src + ":1",
+                "registry://%s/faults/synced:other" % registry.url, check=True)
+        before = len(proxy.ranges)
+        report = library.sync({"sync": [{"source": src, "destination": "registry://%s/"
+                                         "faults/synced" % registry.url}]},
+                              {"insecure": True})
+        assert [r.status for r in report.images] == ["copied"]
+        assert report.images[0].layers_reused == 3
+        assert len(proxy.ranges) == before

@@ -11,7 +11,7 @@ import posixpath
 
 from ... import tarindex
 from ...errors import InputError
-from ...fileslice import FileSlice
+from ...fileslice import FileSlice, read_tail
 from ...model.platforms import platform_option
 from ...model.tree import ImageManifest, parse_node
 from ...uri import text
@@ -73,6 +73,14 @@ class LayoutSource(TreeSource):
     def open_blob(self, desc):
         """A file object of the blob, checked against size and digest at EOF."""
         return self._blob(desc.digest, desc.size)
+
+    def blob_tail(self, desc, count):
+        """A seek to the end of the blob's file (or archive member)."""
+        name = blob_name(desc.digest)
+        if desc.size is None or not self._exists(name):
+            return None
+        with self._open(name) as fileobj:
+            return read_tail(fileobj, desc.size, count)
 
     def _blob(self, digest, size):
         name = blob_name(digest)

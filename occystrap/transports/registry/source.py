@@ -22,6 +22,7 @@ from .listing import list_tags
 
 MANIFEST_TYPES = [model.OCI_INDEX, model.DOCKER_LIST, model.OCI_MANIFEST, model.DOCKER_MANIFEST]
 CHUNK = 1 << 20
+MAX_UNRANGED_TAIL = 1 << 20     # a blob a registry without Range support is read whole for
 
 
 def checked_manifest(response, reference, image):
@@ -132,8 +133,42 @@ class RegistrySource(TreeSource):
         return BlobReader(self.client, self._blob_url(desc.digest), self.scope, desc.digest,
                           desc.size)
 
+    def blob_tail(self, desc, count):
+        """One `Range: bytes=-count` GET, never retried.  A registry that sends the whole
+        blob instead (200) is read to the end only when the blob is small; a refusal or
+        an error is None."""
+        if not desc.size or count > desc.size:
+            return None
+        try:
+            response = self.client.request("GET", self._blob_url(desc.digest), scope=self.scope,
+                                           headers={"Range": "bytes=-%d" % count},
+                                           stream=True, ok=(200, 206), retry=False)
+        except RegistryError:           # not worth a retry: the Summary falls back
+            return None
+        tail = _tail_of(response, desc.size, count)
+        if tail is None:
+            response.close()            # a body left unread: the connection goes with it
+        response.release_conn()
+        return tail
+
     def _blob_url(self, digest):
         return "/v2/%s/blobs/%s" % (self.ref.repository, digest)
+
+
+def _tail_of(response, size, count):
+    """The last count bytes of a blob of size bytes from a ranged GET's response."""
+    if response.status == 206:
+        wanted = "bytes %d-%d/%d" % (size - count, size - 1, size)
+        if response.headers.get("Content-Range", "").strip() != wanted:
+            return None
+    elif size > MAX_UNRANGED_TAIL:
+        return None                 # the whole blob came: not worth reading for a count
+    try:
+        data = b"".join(iter(lambda: response.read(CHUNK), b""))
+    except (urllib3.exceptions.HTTPError, OSError):
+        return None
+    return data[-count:] if len(data) == (count if response.status == 206 else size) \
+        else None
 
 
 class BlobReader(io.RawIOBase):
