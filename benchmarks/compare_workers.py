@@ -11,7 +11,8 @@ registry (tmpfs), with the filter (default normalize-timestamps, so every own la
 rewritten: the CPU-bound case; `--filter none` for byte-exact copies).  The workers
 (each --concurrency 1, -j 4 layers) are started before each run's clock starts
 and stopped after it; redis-server is the broker.  Reported: median wall time per setup and
-the speed-up over one worker.
+the speed-up over one worker, and the CPU time of the sync and the workers (the
+registries use the rest of the two cores).
 """
 import argparse
 import json
@@ -40,6 +41,21 @@ def write_spec(path, src, dst, filters):
                 "    platforms: all\n    tags: ['t[0-9]+']\n" % (src, SRC_REPO, dst))
         if filters:
             f.write("    filters: [%s]\n" % filters)
+
+
+def group_cpu(pgid):
+    """CPU seconds the processes of one process group (a worker and its pool) used."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:          # pgrp is the 5th field, 3rd after ")"
+                total += int(fields[11]) + int(fields[12])      # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def sync_argv(spec, broker=None, images=1):
@@ -82,12 +98,14 @@ def main(argv=None):
                     spec = os.path.join(work, "spec.yaml")
                     write_spec(spec, source.url, dest.url, filters)
                     print("[%d/%d] %s ..." % (round_ + 1, args.repeat, name), flush=True)
-                    wall, _cpu, _rss, out = run_child(
+                    before = sum(group_cpu(w.proc.pid) for w in fleet)
+                    wall, cpu, _rss, out = run_child(
                         sync_argv(spec, redis.url if broker else None, images), env)
+                    cpu += sum(group_cpu(w.proc.pid) for w in fleet) - before
                     report = json.loads(out)
                     assert report["summary"]["copied"] == args.images, report["summary"]
                     workers = sorted({r.get("worker", "-") for r in report["images"]})
-                    samples.setdefault(name, []).append((wall, workers))
+                    samples.setdefault(name, []).append((wall, workers, cpu))
                 finally:
                     for worker in fleet:
                         worker.stop()
@@ -99,16 +117,17 @@ def main(argv=None):
         redis.stop()
         source.stop()
         shutil.rmtree(work, ignore_errors=True)
-    one = statistics.median(w for w, _ in samples["1 worker"])
+    one = statistics.median(w for w, _, _ in samples["1 worker"])
     lines = ["%d images x 2 platforms (base %d MiB shared, %d MiB own per child), filter %s, "
              "median of %d; each worker --concurrency 1, -j 4." % (
                  args.images, args.base_mb, args.own_mb, args.filter, args.repeat), "",
-             "| setup | wall s | vs 1 worker | workers that took jobs (last round) |",
-             "|---|---|---|---|"]
+             "| setup | wall s | vs 1 worker | CPU s (sync + workers) | workers that took "
+             "jobs (last round) |", "|---|---|---|---|---|"]
     for name, *_rest in setups:
-        wall = statistics.median(w for w, _ in samples[name])
-        lines.append("| %s | %.2f | %.2fx | %s |" % (name, wall, one / wall,
-                                                     ", ".join(samples[name][-1][1])))
+        wall = statistics.median(w for w, _, _ in samples[name])
+        cpu = statistics.median(c for _, _, c in samples[name])
+        lines.append("| %s | %.2f | %.2fx | %.2f | %s |" % (
+            name, wall, one / wall, cpu, ", ".join(samples[name][-1][1])))
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -29,9 +29,23 @@ def current():
 class WorkerState:
     """What a worker keeps from its command line: options and the Redis connection."""
 
+    RUNS_KEPT = 2           # runs whose clients a pool process keeps open
+
     def __init__(self, broker, options):
         self.options = dict(options)
         self.redis = reachable(broker)
+        self._clients = {}      # run id -> ClientPool: its jobs share connections, tokens
+
+    def clients_for(self, run_id, rate):
+        """The run's ClientPool in this process (with the run's Redis rate limit); the
+        oldest run's is closed when a third comes."""
+        clients = self._clients.get(run_id)
+        if clients is None:
+            while len(self._clients) >= self.RUNS_KEPT:
+                self._clients.pop(next(iter(self._clients))).close()
+            limiter = RedisRateLimiter(self.redis, float(rate), run_id) if rate else None
+            clients = self._clients[run_id] = ClientPool(limiter=limiter)
+        return clients
 
     def install(self):
         global _CURRENT
@@ -54,9 +68,7 @@ class WorkerState:
             return None
         job = job_of(message)
         options = self.options_for(message)
-        rate = options.get("rate_limit")
-        limiter = RedisRateLimiter(self.redis, float(rate), run_id) if rate else None
-        clients = options["clients"] = ClientPool(limiter=limiter)
+        options["clients"] = self.clients_for(run_id, options.get("rate_limit"))
         cache = open_cache(options.get("layer_cache"))
         LOG.info("Start %s -> %s (run %s)", job.source, job.destination, run_id)
         try:
@@ -65,7 +77,6 @@ class WorkerState:
         finally:
             if cache is not None:
                 cache.close()
-            clients.close()
         record.worker = hostname
         if record.status == "failed" and not message.get("keep_going"):
             stop(self.redis, run_id)

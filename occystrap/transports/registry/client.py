@@ -20,6 +20,7 @@ is only sent to the registry itself, never to a host a blob request is sent on t
 """
 import base64
 import email.utils
+import functools
 import logging
 import os
 import re
@@ -236,6 +237,16 @@ def _describe_error(status, reason, body):
     return None, reason or ""
 
 
+@functools.lru_cache(maxsize=8)
+def _trusting(ca_file):
+    """One SSLContext per trust source for the whole process: loading a store costs
+    ~40 ms of CPU, and a sync or a worker makes a client per host for every image
+    (contexts are safe to share between threads and connections)."""
+    if ca_file and os.path.isdir(ca_file):
+        return ssl.create_default_context(capath=ca_file)
+    return ssl.create_default_context(cafile=ca_file)
+
+
 class ClientPool:
     """One RegistryClient per registry host and credentials, for many copies at once
     (sync): one connection pool per host, its tokens reused, and one --rate-limit for
@@ -306,9 +317,7 @@ class RegistryClient:
         --cacert: a private registry's CA should not widen what else is trusted."""
         ca_file = ca_file or os.environ.get("SSL_CERT_FILE") or None
         try:
-            if ca_file and os.path.isdir(ca_file):
-                return ssl.create_default_context(capath=ca_file)
-            return ssl.create_default_context(cafile=ca_file)
+            return _trusting(ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise RegistryError("registry %s: cannot load CA certificates from %s: %s"
                                 % (self.host, ca_file, exc)) from None
