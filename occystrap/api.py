@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 
 from . import storedsize
 from .cache import CopyCache, filters_hash, open_cache
@@ -96,7 +97,8 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
         run.shared = shared
     run.cancel = cancel
     run.sizes = sizes
-    run.scope = sink.blob_scope if sink.blob_scope is not None else id(sink)
+    run.scope = sink.blob_scope if sink.blob_scope is not None else _own_scope(sink)
+    run.codec = (sink.compression, sink.compression_level)
     sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
         _refuse_overlaps(source, sink, filters)
@@ -120,6 +122,12 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
                       seconds=time.monotonic() - start, results=results,
                       verify_errors=errors, reused=progress.reused,
                       uploaded_bytes=progress.uploaded_bytes, digest=sink.tagged_digest)
+
+
+def _own_scope(sink):
+    """A scope for a sink whose blobs no other sink can see: unique to this sink object
+    (id() would be reused by the next sink once this one is freed)."""
+    return sink.__dict__.setdefault("_own_scope", ("sink", uuid.uuid4().hex))
 
 
 class Shared:
@@ -168,6 +176,7 @@ class Run:
         self.shared = Shared()      # what was made once (see once); a sync shares one
         self.cancel = None          # an Event that stops the copy at its next chunk
         self.scope = None           # the destination the made blobs live in
+        self.codec = None           # (compression, level) the sink writes them with
         self.rewrite = tuple(f.cache_token for f in self.filters if f.changes_content)
         self.referrers = False      # --referrers: copy what refers to the images too
         self.sizes = True           # read reused layers' sizes from their tails (copy())
@@ -186,7 +195,7 @@ class Run:
         never waits itself, so a waiter only ever waits for work that is running."""
         if not digest:
             return make(), False
-        return self.shared.once((self.scope, self.rewrite, digest), make)
+        return self.shared.once((self.scope, self.codec, self.rewrite, digest), make)
 
     def cache_for(self, sink):
         """The run's CopyCache for sink: one for all the images it writes, so its

@@ -54,6 +54,20 @@ class URI:
         return name, "latest"
 
 
+def without_password(text):
+    """text, a URL or a HOST/PATH reference, with the password of a user:password@ in
+    front shown as ***, for messages (the last @ ends the user part: a password may
+    hold one)."""
+    scheme, sep, rest = text.partition("://")
+    if not sep:
+        scheme, rest = "", text
+    authority, slash, path = rest.partition("/")
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        authority = "%s:***@%s" % (userinfo.split(":", 1)[0], host)
+    return scheme + sep + authority + slash + path
+
+
 def parse_uri(text):
     """Parse a source or destination URI.
 

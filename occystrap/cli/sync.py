@@ -66,6 +66,10 @@ def sync(options, spec, keep_going, dry_run, digestfile, broker, no_wait):
     if no_wait:
         if not broker:
             raise click.BadParameter("--no-wait needs --broker", param_hint="'--no-wait'")
+        if digestfile:
+            raise click.BadParameter("--no-wait writes no --digestfile (the digests are "
+                                     "known only when the jobs end)",
+                                     param_hint="'--digestfile'")
         return _send_only(spec, options, broker, keep_going, dry_run)
     bar = ImagesBar() if sys.stderr.isatty() else None
     run = run_sync
@@ -100,15 +104,16 @@ def sync(options, spec, keep_going, dry_run, digestfile, broker, no_wait):
 def _send_only(spec, options, broker, keep_going, dry_run):
     """--no-wait: one `JOB_ID SOURCE DESTINATION` line per job sent (JSON with -O json)."""
     from ..distributed.submit import send
-    _app, run_id, sent, unresolved = send(spec, options, broker, keep_going, dry_run)
+    _app, run_id, sent, unresolved, _unsent = send(spec, options, broker, keep_going,
+                                                    dry_run)
     for record in unresolved:
         _print(record)
     if options.get("output_format") == "json":
         click.echo(json.dumps({"run": run_id, "jobs": [
-            {"id": result.id, "source": job.source, "destination": job.destination}
-            for job, result in sent]}, indent=2))
+            {"id": task_id, "source": job.source, "destination": job.destination}
+            for job, task_id in sent]}, indent=2))
     else:
-        for job, result in sent:
-            click.echo("%s %s %s" % (result.id, job.source, job.destination))
+        for job, task_id in sent:
+            click.echo("%s %s %s" % (task_id, job.source, job.destination))
     click.echo("Sent %d jobs (run %s)" % (len(sent), run_id), err=True)
     return 1 if unresolved else 0

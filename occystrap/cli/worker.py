@@ -4,6 +4,7 @@ import socket
 
 import click
 
+from ..distributed.tasks import MIN_VISIBILITY_TIMEOUT, VISIBILITY_TIMEOUT
 from . import cli
 
 
@@ -15,16 +16,19 @@ def _nodename(name):
 
 @cli.command(help="Run a Celery worker that copies the images `occystrap sync --broker` "
                   "sends, one image per job (pip install 'occystrap[distributed]').  The "
-                  "global options (credentials, --insecure, --ca-file, --retries, "
-                  "--temp-dir) are this worker's; the copy's own come with each job.")
+                  "global credentials, --ca-file, --retries and --temp-dir are this "
+                  "worker's; the copy's options (filters, platforms, compression, -j, "
+                  "--rate-limit, --layer-cache) come with each job, and --insecure from "
+                  "either side.")
 @click.option("--broker", required=True, envvar="OCCYSTRAP_BROKER",
               help="Redis URL of the broker and shared state: redis://HOST:PORT/DB.")
 @click.option("--concurrency", type=click.IntRange(1, 256), default=1, show_default=True,
-              help="Images this worker copies at once (each with -j layers).")
+              help="Images this worker copies at once (each with the sync's -j layers).")
 @click.option("--name", help="Worker name, NAME or NAME@HOST (default: "
                              "occystrap@HOSTNAME); must be unique.")
-@click.option("--visibility-timeout", type=click.IntRange(1, 7 * 86400),
-              default=6 * 3600, show_default=True,
+@click.option("--visibility-timeout",
+              type=click.IntRange(MIN_VISIBILITY_TIMEOUT, 7 * 86400),
+              default=VISIBILITY_TIMEOUT, show_default=True,
               help="Seconds before an unacknowledged job (its worker lost) goes to "
                    "another worker; longer than the longest job.  Every worker of one "
                    "broker should use the same.")

@@ -6,10 +6,15 @@ celery and redis come with the `distributed` extra; nothing here imports them un
 command needs them, so a plain install still runs everything else, and a command that
 needs them says what to install.
 """
+import urllib.parse
+
 from ..errors import OptionError, OutputError
+from ..uri import without_password
 
 INSTALL_HINT = "pip install 'occystrap[distributed]'"
 KEY_PREFIX = "occystrap:"            # every key occystrap writes in Redis starts so
+RUN_TTL = 86400                      # seconds a run's keys outlive a sender that never
+                                     # cleans up (--no-wait, a lost sender)
 
 
 def need(module):
@@ -27,22 +32,27 @@ def is_redis_url(value):
 
 
 def redis_client(url):
-    """A redis.Redis for url (redis://HOST:PORT/DB or rediss:// for TLS)."""
+    """A redis.Redis for url (redis://[:PASSWORD@]HOST:PORT[/DB], or rediss:// for TLS):
+    the one form both redis-py and Celery read the same way."""
     redis = need("redis")
+    if not is_redis_url(url):
+        raise OptionError("%s is not a Redis URL (redis://HOST:PORT/DB or rediss://...)"
+                          % shown(str(url)))
+    database = urllib.parse.urlsplit(url).path.strip("/")
+    if database and not database.isdigit():
+        raise OptionError("bad Redis URL %s: the database is a number, not %r"
+                          % (shown(url), database))
     try:
         return redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=10,
                                     health_check_interval=30)
     except ValueError as exc:
-        raise OptionError("bad Redis URL %s: %s" % (url, exc)) from None
+        reason = str(exc).replace(url, shown(url))
+        raise OptionError("bad Redis URL %s: %s" % (shown(url), reason)) from None
 
 
 def shown(url):
-    """url without its password, for warnings and logs."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, host = rest.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return "%s%s%s:***@%s" % (scheme, sep, userinfo.split(":", 1)[0], host)
+    """url without its password or query (it may hold one), for warnings and logs."""
+    return without_password(url.split("?", 1)[0])
 
 
 def reachable(url):

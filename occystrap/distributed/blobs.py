@@ -9,21 +9,28 @@ killed with `kill -9` stops renewing it and a waiter takes the blob over within 
 lease.  What the maker made is recorded under the run's id only: a later run trusts
 nothing a former run recorded, since the destination may have changed since (the
 layer cache, which checks the destination first, is what carries across runs).
+
+Only blobs bound for a registry are shared this way: a registry is one place every
+worker writes to, while a layout or a directory path names a different disk on each
+machine (those blobs are shared within the process only).  The lock only saves work,
+so Redis failing under it costs a warning, and the blob is made here.
 """
 import dataclasses
 import hashlib
 import json
+import logging
 import threading
 import time
 import uuid
 
 from ..api import Shared
 from ..transports.base import LayerResult
-from . import KEY_PREFIX
+from . import KEY_PREFIX, RUN_TTL, need
+
+LOG = logging.getLogger(__name__)
 
 LEASE = 15.0            # seconds a maker's claim lasts without being renewed
 POLL = 0.2              # seconds between a waiter's looks
-DONE_TTL = 86400        # seconds a run's records live (a run that never cleans up)
 
 # Give the lease up only if it is still ours (another worker may hold it by now).
 RELEASE = """if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -64,10 +71,32 @@ class RedisShared(Shared):
         self.poll = poll
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
+        self._warned = False
 
     def once(self, key, make):
-        (result, elsewhere), shared = super().once(key, lambda: self._across(key, make))
+        if not _in_registry(key):
+            return super().once(key, make)
+        (result, elsewhere), shared = super().once(key, lambda: self._guarded(key, make))
         return result, shared or elsewhere
+
+    def _guarded(self, key, make):
+        """_across, or make() here when Redis fails under it (one warning per run)."""
+        error = need("redis").RedisError
+        made = []
+
+        def counted():
+            made.append(True)
+            return make()
+        try:
+            return self._across(key, counted)
+        except error as exc:
+            if made:                # make() itself ran: only the record was lost
+                raise
+            if not self._warned:
+                self._warned = True
+                LOG.warning("Shared blob lock in Redis failed (%s); this worker makes "
+                            "shared blobs itself", exc)
+            return make(), False
 
     def _names(self, key):
         digest = hashlib.sha256(repr(key).encode()).hexdigest()[:32]
@@ -90,11 +119,27 @@ class RedisShared(Shared):
                         return decode(raw), True
                     with _Renewing(self._renew, lock, token, self.lease):
                         result = make()
-                    self.client.set(done, encode(result), ex=DONE_TTL)
+                    # lost, the record only costs waiters a second make, after the lease
+                    _quietly(self.client.set, name=done, value=encode(result), ex=RUN_TTL)
                     return result, False
                 finally:
-                    self._release(keys=[lock], args=[token])
+                    _quietly(self._release, keys=[lock], args=[token])
             time.sleep(self.poll)
+
+
+def _in_registry(key):
+    """Whether a Run.once key names a blob bound for a registry (its scope first)."""
+    scope = key[0] if isinstance(key, tuple) and key else None
+    return isinstance(scope, tuple) and scope[:1] == ("registry",)
+
+
+def _quietly(call, **kwargs):
+    """A clean-up call that must not hide the error being raised (the lease expires
+    by itself)."""
+    try:
+        call(**kwargs)
+    except Exception as exc:
+        LOG.debug("Redis clean-up failed: %s", exc)
 
 
 class _Renewing:

@@ -7,71 +7,137 @@ whose image failed sets a key in Redis that every worker reads before it starts 
 job (this end sets it too, on a signal).  The
 jobs in flight finish either way: a job is one image, tagged only when complete.
 """
+import logging
 import time
 import uuid
 
-from ..mirror.run import SyncReport, resolve_jobs
-from . import reachable, redis_client
+from ..errors import OutputError
+from ..mirror.run import ImageRecord, SyncReport, resolve_jobs
+from ..transports.registry.client import ClientPool
+from . import KEY_PREFIX, RUN_TTL, need, reachable, redis_client, shown
 from .blobs import run_keys
 from .tasks import QUEUE, TASK, job_message, make_app, record_of, stop
+
+LOG = logging.getLogger(__name__)
 
 POLL = 0.1              # seconds between looks at the results (one MGET of the pending)
 
 
 def send(spec, options, broker, keep_going=False, dry_run=False):
-    """(app, run id, [(job, AsyncResult)], unresolved records): the jobs sent."""
-    reachable(broker)
-    jobs, unresolved = resolve_jobs(spec, options, keep_going)
+    """(app, run id, [(job, task id)], unresolved records, jobs not sent): the jobs
+    sent.  An unresolved entry without keep_going sends nothing, as a local sync then
+    starts nothing.  Only the ids are kept: an AsyncResult left alive at exit would
+    talk to Redis from its __del__ (a traceback when Redis is gone)."""
+    redis = reachable(broker)
+    listing = dict(options, clients=ClientPool(options.get("rate_limit")))
+    try:
+        jobs, unresolved = resolve_jobs(spec, listing, keep_going)
+    finally:
+        listing["clients"].close()
     app = make_app(broker)
     run_id = uuid.uuid4().hex
     if unresolved and not keep_going:
-        return app, run_id, [], unresolved
-    sent = [(job, app.send_task(TASK, args=[job_message(job, options, run_id, dry_run,
-                                                        keep_going)], queue=QUEUE))
-            for job in jobs]
-    return app, run_id, sent, unresolved
+        return app, run_id, [], unresolved, len(jobs)
+    messages = [job_message(job, options, run_id, dry_run, keep_going) for job in jobs]
+    redis.set(run_key(run_id), len(jobs), ex=RUN_TTL)
+    sent = [(job, app.send_task(TASK, args=[message], queue=QUEUE).id)
+            for job, message in zip(jobs, messages)]
+    return app, run_id, sent, unresolved, 0
+
+
+def run_key(run_id):
+    """Set while a run's jobs are out: gone, it says Redis lost them (a restart)."""
+    return "%srun:%s:sent" % (KEY_PREFIX, run_id)
 
 
 def sync_with_broker(spec, options, broker, keep_going=False, dry_run=False,
                      on_image=None, on_jobs=None):
     """Like mirror.run.sync, with the images copied by `occystrap worker`s."""
     started = time.monotonic()
-    app, run_id, sent, unresolved = send(spec, options, broker, keep_going, dry_run)
+    app, run_id, sent, unresolved, unsent = send(spec, options, broker, keep_going, dry_run)
     if on_jobs is not None:
-        on_jobs(len(sent) + len(unresolved))
+        on_jobs(len(sent) + len(unresolved) + unsent)
     redis = redis_client(broker)
     records = {}
+    by_id = {task_id: (position, job) for position, (job, task_id) in enumerate(sent)}
+    watch = _Watch(redis, run_id, broker)
     try:
-        by_id = {result.id: (position, job) for position, (job, result) in enumerate(sent)}
-        for task_id, meta in app.backend.get_many(list(by_id), interval=POLL):
-            position, job = by_id[task_id]
+        for task_id, meta in app.backend.get_many(list(by_id), interval=POLL,
+                                                  on_interval=watch.look):
+            position, job = by_id.pop(task_id)
+            watch.pending = len(by_id)
             record = _record(job, meta)
             if record is None:          # stopped before it began
                 continue
             records[position] = record
             if on_image is not None:
                 on_image(record)
+    except need("redis").RedisError as exc:
+        stop(redis, run_id)
+        raise OutputError("lost the broker %s: %s" % (shown(broker), exc)) from None
     except BaseException:
         stop(redis, run_id)
         raise
-    finally:
-        for key in redis.scan_iter(match=run_keys(run_id), count=1000):
-            redis.delete(key)
+    _clean_up(redis, run_id)        # every job ended: nobody holds its leases any more
     for record in unresolved:
         if on_image is not None:
             on_image(record)
     done = unresolved + [records[p] for p in sorted(records)]
-    return SyncReport(done, time.monotonic() - started, len(sent) - len(records))
+    return SyncReport(done, time.monotonic() - started,
+                      unsent + len(sent) - len(records))
+
+
+class _Watch:
+    """Looks now and then, while the sender waits: that Redis still holds the run (a
+    restart without persistence loses queue and results, and nothing would ever come),
+    and whether any worker is taking the jobs (a notice, since jobs wait for one)."""
+
+    EVERY = 5.0                 # seconds between looks
+    NOTICE_AFTER = 30.0         # seconds of no job taken before the notice
+
+    def __init__(self, redis, run_id, broker):
+        self.redis = redis
+        self.run_id = run_id
+        self.broker = broker
+        self.pending = None
+        self._began = self._last = time.monotonic()
+        self._told = False
+
+    def look(self):
+        now = time.monotonic()
+        if now - self._last < self.EVERY:
+            return
+        self._last = now
+        if not self.redis.exists(run_key(self.run_id)):
+            raise OutputError("the broker %s lost this run's jobs (did Redis restart "
+                              "without persistence?); run the sync again"
+                              % shown(self.broker))
+        queued = self.redis.llen(QUEUE)
+        if not self._told and now - self._began > self.NOTICE_AFTER and \
+                self.pending is not None and queued >= self.pending:
+            self._told = True
+            LOG.warning("Waiting for %d jobs: no worker has taken one yet (is an "
+                        "`occystrap worker --broker %s` running?)", queued,
+                        shown(self.broker))
+
+
+def _clean_up(redis, run_id):
+    """Delete the run's leases, records and keys (best effort: they expire anyway)."""
+    try:
+        for key in redis.scan_iter(match=run_keys(run_id), count=1000):
+            redis.delete(key)
+        redis.delete(run_key(run_id))
+    except need("redis").RedisError as exc:
+        LOG.debug("Clean-up of run %s failed: %s", run_id, exc)
 
 
 def _record(job, meta):
     """The ImageRecord a finished job left (None: it did not begin), or a failed one
     when the task itself failed (a time limit, a worker's own error)."""
-    from ..mirror.run import ImageRecord
     if meta["status"] == "SUCCESS":
         return None if meta["result"] is None else record_of(meta["result"])
     error = meta.get("result")
-    if isinstance(error, dict):
-        error = "%s: %s" % (error.get("exc_type"), error.get("exc_message"))
+    if isinstance(error, BaseException):
+        error = "%s: %s" % (type(error).__name__, error)
     return ImageRecord(job.source, job.destination,
                        error="job %s: %s" % (meta["status"].lower(), error))

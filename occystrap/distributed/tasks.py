@@ -12,22 +12,34 @@ hard time limit sits below it), or a live worker's job would be handed out twice
 import dataclasses
 import logging
 
+from ..errors import OccystrapError
+from ..filters import build_filter
 from ..mirror.model import Entry, Job
-from . import KEY_PREFIX, need
+from . import KEY_PREFIX, RUN_TTL, need
 
 LOG = logging.getLogger(__name__)
 
 TASK = "occystrap.copy_image"
 QUEUE = "occystrap"
+MESSAGE_VERSION = 1                 # a worker refuses a job of another shape
 VISIBILITY_TIMEOUT = 6 * 3600       # seconds; the longest job must take less
+MIN_VISIBILITY_TIMEOUT = 10         # below this the time limit (90%) means nothing
 RESTORE_INTERVAL = 5                # seconds between a worker's sweeps for lost jobs
 RESULT_TTL = 7 * 86400              # seconds a job's record stays readable
 
-# What the sender decides about every copy; the rest (credentials, --insecure,
-# --ca-file, --retries, --temp-dir) is the worker's own.
+# What the sender decides about every copy, and sends with each job (--insecure is
+# honoured from either side).  The rest (credentials, --ca-file, --retries,
+# --temp-dir) is the worker's own and never travels.
 JOB_OPTIONS = ("platform", "os_", "architecture", "variant", "referrers", "compression",
                "compression_level", "parallel", "verify", "verify_full", "rate_limit",
                "layer_cache", "insecure")
+# The entry's fields a job needs (tags and semver only chose the images, on the sender).
+ENTRY_FIELDS = tuple(f.name for f in dataclasses.fields(Entry)
+                     if f.name not in ("tags", "semver"))
+
+
+class MessageError(OccystrapError):
+    """A job message this worker cannot read (another version, or not a job)."""
 
 
 def make_app(broker, visibility_timeout=VISIBILITY_TIMEOUT):
@@ -39,11 +51,11 @@ def make_app(broker, visibility_timeout=VISIBILITY_TIMEOUT):
         task_serializer="json", result_serializer="json", accept_content=["json"],
         task_default_queue=QUEUE, task_acks_late=True, task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1, task_track_started=True,
-        task_time_limit=int(visibility_timeout * 0.9), result_expires=RESULT_TTL,
+        task_time_limit=max(1, int(visibility_timeout * 0.9)), result_expires=RESULT_TTL,
+        # a kombu without the two sweep settings ignores them and sweeps on its own schedule
         broker_transport_options={"visibility_timeout": visibility_timeout,
                                   "unacked_restore_interval": RESTORE_INTERVAL,
                                   "unacked_restore_throttle": 1},
-        result_backend_transport_options={"visibility_timeout": visibility_timeout},
         broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         worker_redirect_stdouts=False)
     app.task(name=TASK, bind=True)(_copy_image)
@@ -51,19 +63,34 @@ def make_app(broker, visibility_timeout=VISIBILITY_TIMEOUT):
 
 
 def job_message(job, options, run_id, dry_run=False, keep_going=False):
-    """The JSON a job travels as."""
-    entry = job.entry
-    return {"run": run_id, "source": job.source, "destination": job.destination,
-            "dry_run": bool(dry_run), "keep_going": bool(keep_going),
-            "entry": {"number": entry.number, "source": entry.source,
-                      "destination": entry.destination, "filters": list(entry.filters),
-                      "platforms": entry.platforms, "compression": entry.compression},
+    """The JSON a job travels as.  Filters go as portable specs: a default the
+    sender's environment gives ($SOURCE_DATE_EPOCH) is written out, so every worker
+    makes the same bytes as a local sync would."""
+    entry = {name: getattr(job.entry, name) for name in ENTRY_FIELDS}
+    entry["filters"] = [build_filter(text).portable_spec for text in job.entry.filters]
+    return {"v": MESSAGE_VERSION, "run": run_id, "source": job.source,
+            "destination": job.destination, "dry_run": bool(dry_run),
+            "keep_going": bool(keep_going), "entry": entry,
             "options": {k: options.get(k) for k in JOB_OPTIONS if options.get(k) is not None}}
 
 
 def job_of(message):
-    entry = dict(message["entry"], filters=tuple(message["entry"]["filters"]))
-    return Job(message["source"], message["destination"], Entry(**entry))
+    """(run id, Job) of a message; MessageError when it is not one of ours."""
+    try:
+        if message.get("v") != MESSAGE_VERSION:
+            raise MessageError("job message version %r, this worker reads %d (run the same "
+                               "occystrap version on every side)"
+                               % (message.get("v"), MESSAGE_VERSION))
+        entry = dict(message["entry"])
+        if set(entry) - set(ENTRY_FIELDS) or not isinstance(entry.get("filters"), list):
+            raise MessageError("job message with unknown entry fields")
+        entry["filters"] = tuple(entry["filters"])
+        job = Job(message["source"], message["destination"], Entry(**entry))
+        if not isinstance(message["run"], str) or not isinstance(message["options"], dict):
+            raise MessageError("job message with a bad run or options")
+        return message["run"], job
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise MessageError("not a job message (%s: %s)" % (type(exc).__name__, exc)) from None
 
 
 def stop_key(run_id):
@@ -73,7 +100,11 @@ def stop_key(run_id):
 
 
 def stop(redis, run_id):
-    redis.set(stop_key(run_id), 1, ex=86400)
+    """Set the stop key; Redis failing here only lets more images start."""
+    try:
+        redis.set(stop_key(run_id), 1, ex=RUN_TTL)
+    except need("redis").RedisError as exc:
+        LOG.warning("Could not stop run %s in Redis: %s", run_id, exc)
 
 
 def _copy_image(task, message):

@@ -7,12 +7,12 @@ pool process inherits it (redis-py opens new connections after a fork by itself)
 import logging
 
 from ..cache import open_cache
-from ..mirror.run import run_job
+from ..mirror.run import ImageRecord, run_job
 from ..transports.registry.client import ClientPool
-from . import reachable
+from . import need, reachable
 from .blobs import RedisShared
 from .ratelimit import RedisRateLimiter
-from .tasks import job_of, stop, stop_key
+from .tasks import JOB_OPTIONS, MessageError, job_of, stop, stop_key
 
 LOG = logging.getLogger(__name__)
 
@@ -53,20 +53,28 @@ class WorkerState:
         return self
 
     def options_for(self, message):
-        """The job's copy options over the worker's own; --insecure from either."""
+        """The job's copy options (JOB_OPTIONS only: a message cannot set the worker's
+        credentials or trust) over the worker's own; --insecure from either."""
         options = dict(self.options)
-        options.update(message["options"])
-        options["insecure"] = bool(self.options.get("insecure")
-                                   or message["options"].get("insecure"))
+        sent = message["options"]
+        options.update((k, v) for k, v in sent.items() if k in JOB_OPTIONS)
+        options["insecure"] = bool(self.options.get("insecure") or sent.get("insecure"))
         return options
 
     def run(self, message, hostname):
         """The job's record as a dict (with this worker's name), or None when its run
-        was stopped before it began."""
-        run_id = message["run"]
-        if self.redis.exists(stop_key(run_id)):
+        was stopped before it began.  A message that is not a job becomes a failed
+        record, so the sender is told, and the job is not retried."""
+        try:
+            run_id, job = job_of(message)
+        except MessageError as exc:
+            LOG.error("Refused a job: %s", exc)
+            source = message.get("source") if isinstance(message, dict) else None
+            destination = message.get("destination") if isinstance(message, dict) else None
+            return dict(ImageRecord(str(source), str(destination), error=str(exc)).as_dict(),
+                        worker=hostname)
+        if self._stopped(run_id):
             return None
-        job = job_of(message)
         options = self.options_for(message)
         options["clients"] = self.clients_for(run_id, options.get("rate_limit"))
         cache = open_cache(options.get("layer_cache"))
@@ -83,3 +91,11 @@ class WorkerState:
         LOG.info("%s %s -> %s%s", record.status, job.source, job.destination,
                  ": %s" % record.error if record.error else "")
         return record.as_dict()
+
+    def _stopped(self, run_id):
+        """Whether the run's stop key is set; Redis failing here lets the image start."""
+        try:
+            return bool(self.redis.exists(stop_key(run_id)))
+        except need("redis").RedisError as exc:
+            LOG.warning("Could not read run %s's stop key: %s", run_id, exc)
+            return False

@@ -51,6 +51,12 @@ class Filter:
         """What identifies this filter's effect (feeds the layer-cache filters hash)."""
         return self.spec.text
 
+    @property
+    def portable_spec(self):
+        """The spec as another machine must read it to do the same (a worker): every
+        default taken from this machine's environment written out."""
+        return self.spec.text
+
     def applies_to(self, ref):
         """Whether the filter runs on this layer (a layer no filter runs on is copied
         as it is, blob and digests included)."""

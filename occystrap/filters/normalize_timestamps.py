@@ -32,8 +32,18 @@ class NormalizeTimestamps(Filter):
 
     @property
     def cache_token(self):
-        """The spec and the ts it resolved to: $SOURCE_DATE_EPOCH changes the layers."""
-        return "%s ts=%d" % (self.spec.text, self.timestamp)
+        """The spec with the ts it resolved to ($SOURCE_DATE_EPOCH changes the layers):
+        the same whether ts was typed or came from the environment, so a worker given
+        the portable spec keys the cache and the provenance as the sender would."""
+        return self.portable_spec
+
+    @property
+    def portable_spec(self):
+        """With ts written out: a worker's $SOURCE_DATE_EPOCH is not the sender's."""
+        if "timestamp" in self.values:
+            return self.spec.text
+        return "%s%sts=%d" % (self.spec.text, "," if ":" in self.spec.text else ":",
+                              self.timestamp)
 
     def applies_to(self, ref):
         return ref.index >= self.skip

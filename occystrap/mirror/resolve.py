@@ -28,7 +28,6 @@ import dataclasses
 import datetime
 import fnmatch
 import os
-import re
 import urllib.parse
 
 from ..errors import OccystrapError
@@ -38,7 +37,7 @@ from ..transports.registry.client import RegistryClient, RegistryError
 from ..transports.registry.connect import connect
 from ..transports.registry.listing import list_repositories, list_tags
 from ..transports.registry.reference import TAG_RE, parse_reference
-from ..uri import parse_uri
+from ..uri import parse_uri, without_password
 from .model import Job
 
 PAGE = 1000                     # n= of _catalog and tags/list requests (tests shrink it)
@@ -79,8 +78,7 @@ def resolve(entry, options):
 
 def _shown(text):
     """A source for messages: no query (it may hold a token), no password."""
-    text = text.split("?", 1)[0]
-    return re.sub(r"^([a-z]+://[^/:@]*):[^/@]*@", r"\1:***@", text)
+    return without_password(text.split("?", 1)[0])
 
 
 def _query(uri):

@@ -282,3 +282,86 @@ def test_sigterm_to_the_sender_stops_the_jobs_not_begun(source, destination, wor
     assert worker.log().count("s: None") == 3, worker.log()
     assert _tagged(destination, "mirror/app", "1")          # the one in flight finished
     assert not any(_tagged(destination, "mirror/app", tag) for tag in TAGS[1:])
+
+
+def test_a_message_that_is_no_job_is_a_failed_record(workers, redis_url):
+    from occystrap.distributed.tasks import QUEUE, TASK, make_app
+    workers(["one"])
+    app = make_app(redis_url)
+    for junk in ({"v": 99, "run": "r", "source": "a", "destination": "b"}, {}, "junk"):
+        result = app.send_task(TASK, args=[junk], queue=QUEUE)
+        record = result.get(timeout=60)
+        assert record["status"] == "failed", record
+        assert "job message" in record["error"], record
+        assert record["worker"] == "one@test"
+
+
+def test_source_date_epoch_is_the_senders(source, destination, workers, redis_url, tmp_path):
+    """normalize-timestamps takes ts from the sender's $SOURCE_DATE_EPOCH; the workers
+    (whose environment has none) make what a local sync on the sender makes."""
+    workers(["one"])
+    env = {"SOURCE_DATE_EPOCH": "1700000000"}
+    spec = _spec(tmp_path, source.url, destination, ["normalize-timestamps"])
+    proc = run_cli("--insecure", "-O", "json", "sync", str(spec), "--broker", redis_url,
+                   env=env, check=True, timeout=300)
+    remote = {r["destination"]: r["digest"] for r in json.loads(proc.stdout)["images"]}
+    with peers.Registry() as other:
+        local_spec = tmp_path / "local.yaml"
+        local_spec.write_text(spec.read_text().replace(destination.url, other.url))
+        proc = run_cli("--insecure", "-O", "json", "sync", str(local_spec), env=env,
+                       check=True, timeout=300)
+        local = {r["destination"].replace(other.url, destination.url): r["digest"]
+                 for r in json.loads(proc.stdout)["images"]}
+    assert remote == local
+    config = json.loads(peers.skopeo("inspect", "--config", "--tls-verify=false",
+                                     "docker://%s/mirror/app:1" % destination.url).stdout)
+    assert config["rootfs"]["diff_ids"]          # and the layers carry the sender's ts:
+    pulled = tmp_path / "pulled"
+    peers.skopeo("copy", "--src-tls-verify=false",
+                 "docker://%s/mirror/app:1" % destination.url, "dir:%s" % pulled)
+    manifest = json.loads((pulled / "manifest.json").read_text())
+    import gzip
+    import tarfile
+    blob = pulled / manifest["layers"][0]["digest"].split(":")[1]
+    with tarfile.open(fileobj=gzip.open(blob)) as tar:
+        assert {m.mtime for m in tar.getmembers()} == {1700000000}
+
+
+def test_losing_the_broker_mid_run_is_one_error_line(source, destination, tmp_path):
+    with peers.RedisServer() as broker, FaultProxy(source.url) as slow:
+        own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                                      "docker://%s/dist/app:1" % source.url).stdout)
+        slow.add("GET", r"/blobs/%s" % own["layers"][1]["digest"], 10.0)
+        worker, = started(broker.url, ["one"], "--insecure")
+        try:
+            spec = _spec(tmp_path, slow.address, destination)
+            sync = subprocess.Popen(
+                [sys.executable, "-m", "occystrap", "--insecure", "sync", str(spec),
+                 "--broker", broker.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
+            deadline = time.monotonic() + 60
+            while not slow.fired("GET"):
+                assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
+                time.sleep(0.05)
+            broker.stop()
+            _out, err = sync.communicate(timeout=60)
+        finally:
+            worker.stop()
+    assert sync.returncode == 1, err
+    assert "Traceback" not in err
+    assert err.splitlines()[-1].startswith("Error: lost the broker redis://127.0.0.1:"), err
+
+
+def test_no_wait_refuses_a_digestfile(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("sync:\n  - source: ocidir://%s/examples/multiarch\n"
+                    "    destination: ocidir://%s/out\n" % (REPO, tmp_path))
+    proc = run_cli("sync", str(spec), "--broker", "redis://127.0.0.1:1/0", "--no-wait",
+                   "--digestfile", str(tmp_path / "d"), check=False)
+    assert "--no-wait writes no --digestfile" in proc.stderr
+    for bad, message in (("http://x", "is not a Redis URL"),
+                         ("redis://:s3cret@h:notaport/0", "bad Redis URL redis://:***@h"),
+                         ("redis://h/notadb", "the database is a number")):
+        proc = run_cli("sync", str(spec), "--broker", bad, check=False)
+        assert message in proc.stderr, proc.stderr
+        assert "s3cret" not in proc.stderr

@@ -1,6 +1,7 @@
 """The state workers share in Redis, against a real redis-server and real processes:
 the per-blob lease (distributed/blobs.py) and the run's rate limit
 (distributed/ratelimit.py)."""
+import logging
 import multiprocessing
 import os
 import signal
@@ -12,6 +13,7 @@ from occystrap.distributed import redis_client
 from occystrap.distributed.blobs import RedisShared, run_keys
 from occystrap.distributed.ratelimit import RedisRateLimiter
 from occystrap.transports.base import LayerResult
+from tests import peers
 
 pytestmark = pytest.mark.functional
 
@@ -29,7 +31,8 @@ def _make_once(url, run, marks, lease, hold, queue):
         return LayerResult(index=0, diff_id="sha256:" + "d" * 64, size=10,
                            digest="sha256:" + "b" * 64, blob_size=5, media_type="m")
 
-    result, shared_flag = shared.once(("scope", (), "sha256:" + "a" * 64), make)
+    result, shared_flag = shared.once((("registry", "h", "r"), None, (), "sha256:" + "a" * 64),
+                                      make)
     queue.put((result.digest, result.size, shared_flag))
 
 
@@ -105,3 +108,48 @@ def test_the_rate_limit_holds_across_processes(redis_url):
         proc.join(30)
     # 30 requests from three processes at 20/s: at least 29 intervals of 50 ms
     assert stamps[-1] - stamps[0] >= (3 * each - 1) / rate * 0.95
+
+
+def _layout_once(url, run, marks, queue):
+    shared = RedisShared(redis_client(url), run, lease=5.0, poll=0.05)
+
+    def make():
+        with open(marks, "a") as f:
+            f.write("%d\n" % os.getpid())
+        return True
+
+    queue.put(shared.once((("layout", "/srv/out"), None, (), "sha256:" + "a" * 64), make))
+
+
+def test_blobs_bound_for_a_layout_are_not_shared_across_processes(redis_url, tmp_path):
+    """The same layout path names another disk on another machine: each makes its own."""
+    marks = tmp_path / "marks"
+    queue = CONTEXT.Queue()
+    for _ in range(2):
+        proc = CONTEXT.Process(target=_layout_once, args=(redis_url, "run5", str(marks),
+                                                           queue))
+        proc.start()
+        assert queue.get(timeout=60) == (True, False)
+        proc.join(30)
+    assert len(marks.read_text().split()) == 2
+    assert not list(redis_client(redis_url).scan_iter(match=run_keys("run5")))
+
+
+def test_redis_failing_under_the_lock_and_the_rate_limit_costs_a_warning(caplog):
+    dead = redis_client("redis://127.0.0.1:%d/0" % peers.free_port())
+    shared = RedisShared(dead, "run6")
+    made = []
+    with caplog.at_level(logging.WARNING):
+        assert shared.once((("registry", "h", "r"), None, (), "sha256:" + "a" * 64),
+                           lambda: made.append(1) or "made") == ("made", False)
+        assert shared.once((("registry", "h", "r"), None, (), "sha256:" + "b" * 64),
+                           lambda: made.append(1) or "again") == ("again", False)
+        limiter = RedisRateLimiter(dead, 50.0, "run6")
+        started = time.monotonic()
+        for _ in range(6):
+            limiter.wait()                      # this process's own bucket now
+        assert time.monotonic() - started >= 5 / 50.0 * 0.9
+    assert made == [1, 1]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if "blob lock" in w]) == 1, warnings
+    assert len([w for w in warnings if "Rate limit" in w]) == 1, warnings

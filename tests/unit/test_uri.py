@@ -7,7 +7,8 @@ from occystrap.errors import URIParseError
 from occystrap.filters import build_filter
 from occystrap.jsonparse import JSONDocumentError, parse_json, parse_json_prefix
 from occystrap.transports import checked
-from occystrap.uri import boolean, check_options, coerce, integer, parse_filter, parse_uri
+from occystrap.uri import (boolean, check_options, coerce, integer, parse_filter, parse_uri,
+                           without_password)
 
 
 @pytest.mark.parametrize("text, scheme, path", [
@@ -177,3 +178,33 @@ def test_parse_json_takes_what_json_takes_up_to_the_limit():
     assert parse_json(nested) == json.loads(nested)
     assert parse_json('{"a": [1, 2.5, "x", null, true]}') == {"a": [1, 2.5, "x", None, True]}
     assert parse_json_prefix('{"a": 1} {"b": 2}') == ({"a": 1}, 8)
+
+
+@pytest.mark.parametrize("text, shown", [
+    ("redis://:s3cret@h:6379/0", "redis://:***@h:6379/0"),
+    ("redis://u:p@ss@h/0", "redis://u:***@h/0"),           # the last @ ends the user part
+    ("registry://u:pw@host:5000/team/app:1", "registry://u:***@host:5000/team/app:1"),
+    ("u:pw@host:5000/team/app", "u:***@host:5000/team/app"),  # a reference, no scheme
+    ("registry://u@host/app", "registry://u@host/app"),       # no password: as it was
+    ("registry://host/team/app@sha256:" + "a" * 64, "registry://host/team/app@sha256:"
+     + "a" * 64),                                              # an @ in the path stays
+])
+def test_without_password(text, shown):
+    assert without_password(text) == shown
+
+
+def test_portable_filter_specs_write_out_what_the_environment_gave(monkeypatch):
+    """A worker reads the sender's $SOURCE_DATE_EPOCH from the spec, and keys the cache
+    and the provenance as the sender would."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    for text, portable in (("normalize-timestamps", "normalize-timestamps:ts=1700000000"),
+                           ("normalize-timestamps:mode=clamp",
+                            "normalize-timestamps:mode=clamp,ts=1700000000"),
+                           ("normalize-timestamps:ts=5", "normalize-timestamps:ts=5"),
+                           ("exclude:pattern=*.pyc", "exclude:pattern=*.pyc")):
+        here = build_filter(text)
+        assert here.portable_spec == portable
+        monkeypatch.delenv("SOURCE_DATE_EPOCH")
+        there = build_filter(portable)          # the worker's environment has none
+        assert there.cache_token == here.cache_token
+        monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")

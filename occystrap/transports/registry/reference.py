@@ -14,6 +14,7 @@ import urllib.parse
 
 from ...errors import URIParseError
 from ...model import DIGEST_RES
+from ...uri import without_password
 
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
 NAME_RE = re.compile(r"^%s(?:/%s)*$" % (_COMPONENT, _COMPONENT))
@@ -71,18 +72,7 @@ class Reference:
 def _fail(path, why):
     raise URIParseError("Invalid registry reference %r: %s (expected "
                         "HOST[:PORT]/NAME[:TAG] or HOST[:PORT]/NAME@sha256:HEX)"
-                        % (_redact(path), why))
-
-
-def _redact(path):
-    """The reference with any password replaced, for error messages."""
-    head, slash, rest = path.partition("/")
-    if "@" in head:
-        userinfo, _, host = head.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        head = userinfo + "@" + host
-    return head + slash + rest
+                        % (without_password(path), why))
 
 
 def _check_digest(path, digest):
