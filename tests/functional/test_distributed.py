@@ -365,3 +365,14 @@ def test_no_wait_refuses_a_digestfile(tmp_path):
         proc = run_cli("sync", str(spec), "--broker", bad, check=False)
         assert message in proc.stderr, proc.stderr
         assert "s3cret" not in proc.stderr
+
+
+def test_the_python_api_sends_to_the_workers(source, destination, workers, redis_url,
+                                             tmp_path):
+    import occystrap
+    workers(["one"])
+    spec = _spec(tmp_path, source.url, destination)
+    report = occystrap.sync(str(spec), {"insecure": True}, broker=redis_url, keep_going=True)
+    assert [(r.status, r.worker) for r in report.images] == [("copied", "one@test")] * 4
+    assert not report.failed
+    _check_copied(source, destination, tmp_path)
