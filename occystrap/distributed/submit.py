@@ -4,8 +4,8 @@ and wait for the workers' records (or, with --no-wait, return the job ids).
 The report is a local sync's (mirror.run.SyncReport), each record naming its worker.
 The first failed image stops the jobs not yet begun unless keep_going: the worker
 whose image failed sets a key in Redis that every worker reads before it starts a
-job (this end sets it too, on a signal).  The
-jobs in flight finish either way: a job is one image, tagged only when complete.
+job (this end sets it too, on a signal or a lost broker).  The jobs in flight finish
+either way: a job is one image, tagged only when complete.
 """
 import logging
 import time
