@@ -376,3 +376,13 @@ def test_the_python_api_sends_to_the_workers(source, destination, workers, redis
     assert [(r.status, r.worker) for r in report.images] == [("copied", "one@test")] * 4
     assert not report.failed
     _check_copied(source, destination, tmp_path)
+
+
+def test_dry_run_through_the_workers_writes_nothing(source, destination, workers, redis_url,
+                                                    tmp_path):
+    workers(["one"])
+    spec = _spec(tmp_path, source.url, destination)
+    proc, report = _sync(spec, redis_url, "--dry-run")
+    assert [r["status"] for r in report["images"]] == ["would copy"] * 4, report
+    assert not any(_tagged(destination, "mirror/app", tag) for tag in TAGS)
+    assert destination.uploads("mirror/app") == {}
