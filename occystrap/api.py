@@ -98,7 +98,7 @@ def copy(source, sink, filters=(), parallel=4, verify=True, verify_full=False, o
     run.cancel = cancel
     run.sizes = sizes
     run.scope = sink.blob_scope if sink.blob_scope is not None else _own_scope(sink)
-    run.codec = (sink.compression, sink.compression_level)
+    run.codec = (sink.requested_compression, sink.compression, sink.compression_level)
     sink.helpers = run.helpers      # the sink's own threads are the copy's too
     try:
         _refuse_overlaps(source, sink, filters)
@@ -176,7 +176,7 @@ class Run:
         self.shared = Shared()      # what was made once (see once); a sync shares one
         self.cancel = None          # an Event that stops the copy at its next chunk
         self.scope = None           # the destination the made blobs live in
-        self.codec = None           # (compression, level) the sink writes them with
+        self.codec = None           # (asked, compression, level) the sink writes them with
         self.rewrite = tuple(f.cache_token for f in self.filters if f.changes_content)
         self.referrers = False      # --referrers: copy what refers to the images too
         self.sizes = True           # read reused layers' sizes from their tails (copy())
@@ -324,8 +324,12 @@ def _one_layer(ref, filters, sink, progress, cached=None, stop=None, damaged=Non
                once=None):
     if once is None:
         return _make_layer(ref, filters, sink, progress, cached, stop, damaged)
-    result, shared = once(ref.digest, lambda: _make_layer(ref, filters, sink, progress,
-                                                          cached, stop, damaged))
+    # the filters that run on this layer are part of what it becomes (skip=N leaves a
+    # base layer as it is in one image and may rewrite the same blob higher in another)
+    applied = tuple(position for position, f in enumerate(filters) if f.applies_to(ref))
+    result, shared = once((ref.digest, applied) if ref.digest else None,
+                          lambda: _make_layer(ref, filters, sink, progress, cached, stop,
+                                              damaged))
     if shared:                                  # another platform's layer, made once
         result = dataclasses.replace(result, index=ref.index, source=ref)
         progress.layer_done(result, reused=True)

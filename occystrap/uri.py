@@ -56,16 +56,16 @@ class URI:
 
 def without_password(text):
     """text, a URL or a HOST/PATH reference, with the password of a user:password@ in
-    front shown as ***, for messages (the last @ ends the user part: a password may
-    hold one)."""
+    front shown as ***, for messages.  The last @ (before a trailing @sha256:...
+    digest) ends the user part, as a typed password may hold @ or / unescaped."""
     scheme, sep, rest = text.partition("://")
     if not sep:
         scheme, rest = "", text
-    authority, slash, path = rest.partition("/")
-    userinfo, at, host = authority.rpartition("@")
+    body, digest_at, digest = rest.partition("@sha256:")
+    userinfo, at, after = body.rpartition("@")
     if at and ":" in userinfo:
-        authority = "%s:***@%s" % (userinfo.split(":", 1)[0], host)
-    return scheme + sep + authority + slash + path
+        body = "%s:***@%s" % (userinfo.split(":", 1)[0], after)
+    return scheme + sep + body + digest_at + digest
 
 
 def parse_uri(text):

@@ -71,7 +71,7 @@ class RedisShared(Shared):
         self.poll = poll
         self._release = client.register_script(RELEASE)
         self._renew = client.register_script(RENEW)
-        self._warned = False
+        self._broken = False
 
     def once(self, key, make):
         if not _in_registry(key):
@@ -80,7 +80,10 @@ class RedisShared(Shared):
         return result, shared or elsewhere
 
     def _guarded(self, key, make):
-        """_across, or make() here when Redis fails under it (one warning per run)."""
+        """_across, or make() here when Redis fails under it: one warning, and no more
+        tries for this run in this process (each could wait out a connect timeout)."""
+        if self._broken:
+            return make(), False
         error = need("redis").RedisError
         made = []
 
@@ -92,10 +95,9 @@ class RedisShared(Shared):
         except error as exc:
             if made:                # make() itself ran: only the record was lost
                 raise
-            if not self._warned:
-                self._warned = True
-                LOG.warning("Shared blob lock in Redis failed (%s); this worker makes "
-                            "shared blobs itself", exc)
+            self._broken = True
+            LOG.warning("Shared blob lock in Redis failed (%s); this worker makes the "
+                        "run's shared blobs itself", exc)
             return make(), False
 
     def _names(self, key):

@@ -39,10 +39,23 @@ def send(spec, options, broker, keep_going=False, dry_run=False):
     if unresolved and not keep_going:
         return app, run_id, [], unresolved, len(jobs)
     messages = [job_message(job, options, run_id, dry_run, keep_going) for job in jobs]
-    redis.set(run_key(run_id), len(jobs), ex=RUN_TTL)
-    sent = [(job, app.send_task(TASK, args=[message], queue=QUEUE).id)
-            for job, message in zip(jobs, messages)]
+    sent = []
+    try:
+        redis.set(run_key(run_id), len(jobs), ex=RUN_TTL)
+        for job, message in zip(jobs, messages):
+            sent.append((job, app.send_task(TASK, args=[message], queue=QUEUE).id))
+    except BaseException as exc:
+        stop(redis, run_id)         # a signal mid-way: the jobs already sent start nothing
+        if isinstance(exc, _broker_errors()):
+            raise OutputError("lost the broker %s: %s" % (shown(broker), exc)) from None
+        raise
     return app, run_id, sent, unresolved, 0
+
+
+def _broker_errors():
+    """What losing Redis raises: redis-py's errors, and kombu's when it publishes."""
+    import kombu.exceptions
+    return need("redis").RedisError, kombu.exceptions.OperationalError
 
 
 def run_key(run_id):
@@ -60,7 +73,7 @@ def sync_with_broker(spec, options, broker, keep_going=False, dry_run=False,
     redis = redis_client(broker)
     records = {}
     by_id = {task_id: (position, job) for position, (job, task_id) in enumerate(sent)}
-    watch = _Watch(redis, run_id, broker)
+    watch = _Watch(redis, run_id, broker, len(by_id))
     try:
         for task_id, meta in app.backend.get_many(list(by_id), interval=POLL,
                                                   on_interval=watch.look):
@@ -70,9 +83,11 @@ def sync_with_broker(spec, options, broker, keep_going=False, dry_run=False,
             if record is None:          # stopped before it began
                 continue
             records[position] = record
+            if record.status == "failed" and not keep_going:
+                stop(redis, run_id)     # also for what no worker stopped (a time limit)
             if on_image is not None:
                 on_image(record)
-    except need("redis").RedisError as exc:
+    except _broker_errors() as exc:
         stop(redis, run_id)
         raise OutputError("lost the broker %s: %s" % (shown(broker), exc)) from None
     except BaseException:
@@ -95,11 +110,11 @@ class _Watch:
     EVERY = 5.0                 # seconds between looks
     NOTICE_AFTER = 30.0         # seconds of no job taken before the notice
 
-    def __init__(self, redis, run_id, broker):
+    def __init__(self, redis, run_id, broker, pending):
         self.redis = redis
         self.run_id = run_id
         self.broker = broker
-        self.pending = None
+        self.pending = pending
         self._began = self._last = time.monotonic()
         self._told = False
 
@@ -108,13 +123,13 @@ class _Watch:
         if now - self._last < self.EVERY:
             return
         self._last = now
-        if not self.redis.exists(run_key(self.run_id)):
+        if not self.redis.expire(run_key(self.run_id), RUN_TTL):   # kept alive while we wait
             raise OutputError("the broker %s lost this run's jobs (did Redis restart "
                               "without persistence?); run the sync again"
                               % shown(self.broker))
         queued = self.redis.llen(QUEUE)
         if not self._told and now - self._began > self.NOTICE_AFTER and \
-                self.pending is not None and queued >= self.pending:
+                self.pending and queued >= self.pending:
             self._told = True
             LOG.warning("Waiting for %d jobs: no worker has taken one yet (is an "
                         "`occystrap worker --broker %s` running?)", queued,

@@ -89,7 +89,7 @@ def job_of(message):
         if not isinstance(message["run"], str) or not isinstance(message["options"], dict):
             raise MessageError("job message with a bad run or options")
         return message["run"], job
-    except (AttributeError, KeyError, TypeError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
         raise MessageError("not a job message (%s: %s)" % (type(exc).__name__, exc)) from None
 
 
@@ -104,7 +104,7 @@ def stop(redis, run_id):
     try:
         redis.set(stop_key(run_id), 1, ex=RUN_TTL)
     except need("redis").RedisError as exc:
-        LOG.warning("Could not stop run %s in Redis: %s", run_id, exc)
+        LOG.debug("Could not stop run %s in Redis: %s", run_id, exc)
 
 
 def _copy_image(task, message):

@@ -34,18 +34,20 @@ class WorkerState:
     def __init__(self, broker, options):
         self.options = dict(options)
         self.redis = reachable(broker)
-        self._clients = {}      # run id -> ClientPool: its jobs share connections, tokens
+        self._runs = {}         # run id -> (ClientPool, RedisShared) its jobs share
 
-    def clients_for(self, run_id, rate):
-        """The run's ClientPool in this process (with the run's Redis rate limit); the
-        oldest run's is closed when a third comes."""
-        clients = self._clients.get(run_id)
-        if clients is None:
-            while len(self._clients) >= self.RUNS_KEPT:
-                self._clients.pop(next(iter(self._clients))).close()
+    def run_state(self, run_id, rate):
+        """The run's ClientPool (with the run's Redis rate limit: its jobs share
+        connections and tokens) and RedisShared in this process; the oldest run's pool
+        is closed when a third run comes."""
+        state = self._runs.get(run_id)
+        if state is None:
+            while len(self._runs) >= self.RUNS_KEPT:
+                self._runs.pop(next(iter(self._runs)))[0].close()
             limiter = RedisRateLimiter(self.redis, float(rate), run_id) if rate else None
-            clients = self._clients[run_id] = ClientPool(limiter=limiter)
-        return clients
+            state = self._runs[run_id] = (ClientPool(limiter=limiter),
+                                          RedisShared(self.redis, run_id))
+        return state
 
     def install(self):
         global _CURRENT
@@ -69,6 +71,9 @@ class WorkerState:
             run_id, job = job_of(message)
         except MessageError as exc:
             LOG.error("Refused a job: %s", exc)
+            if isinstance(message, dict) and isinstance(message.get("run"), str) and \
+                    not message.get("keep_going"):
+                stop(self.redis, message["run"])
             source = message.get("source") if isinstance(message, dict) else None
             destination = message.get("destination") if isinstance(message, dict) else None
             return dict(ImageRecord(str(source), str(destination), error=str(exc)).as_dict(),
@@ -76,12 +81,11 @@ class WorkerState:
         if self._stopped(run_id):
             return None
         options = self.options_for(message)
-        options["clients"] = self.clients_for(run_id, options.get("rate_limit"))
+        options["clients"], shared = self.run_state(run_id, options.get("rate_limit"))
         cache = open_cache(options.get("layer_cache"))
         LOG.info("Start %s -> %s (run %s)", job.source, job.destination, run_id)
         try:
-            record = run_job(job, options, cache, message.get("dry_run", False),
-                             RedisShared(self.redis, run_id))
+            record = run_job(job, options, cache, message.get("dry_run", False), shared)
         finally:
             if cache is not None:
                 cache.close()

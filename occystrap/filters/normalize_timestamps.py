@@ -42,8 +42,8 @@ class NormalizeTimestamps(Filter):
         """With ts written out: a worker's $SOURCE_DATE_EPOCH is not the sender's."""
         if "timestamp" in self.values:
             return self.spec.text
-        return "%s%sts=%d" % (self.spec.text, "," if ":" in self.spec.text else ":",
-                              self.timestamp)
+        text = self.spec.text.rstrip(":")
+        return "%s%sts=%d" % (text, "," if ":" in text else ":", self.timestamp)
 
     def applies_to(self, ref):
         return ref.index >= self.skip

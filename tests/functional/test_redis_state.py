@@ -153,3 +153,23 @@ def test_redis_failing_under_the_lock_and_the_rate_limit_costs_a_warning(caplog)
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if "blob lock" in w]) == 1, warnings
     assert len([w for w in warnings if "Rate limit" in w]) == 1, warnings
+
+
+def test_the_sender_notices_no_worker_and_a_broker_that_lost_the_run(redis_url, caplog):
+    from occystrap.distributed.submit import _Watch, run_key
+    from occystrap.distributed.tasks import QUEUE
+    from occystrap.errors import OutputError
+    client = redis_client(redis_url)
+    client.set(run_key("run7"), 2, ex=60)
+    client.rpush(QUEUE, "job-1", "job-2")           # two jobs, nobody took them
+    watch = _Watch(client, "run7", redis_url, 2)
+    watch._began -= watch.NOTICE_AFTER + 1
+    watch._last -= watch.EVERY + 1
+    with caplog.at_level(logging.WARNING):
+        watch.look()
+    assert "Waiting for 2 jobs: no worker has taken one yet" in caplog.text
+    assert client.ttl(run_key("run7")) > 60          # kept alive while it waits
+    client.delete(run_key("run7"))                   # Redis restarted empty
+    watch._last -= watch.EVERY + 1
+    with pytest.raises(OutputError, match="lost this run's jobs"):
+        watch.look()

@@ -265,3 +265,33 @@ def test_sigterm_stops_a_sync_at_once_and_tags_nothing(source, destination, tmp_
     listed = peers.skopeo("list-tags", "--tls-verify=false",
                           "docker://%s/sigterm/big" % destination.url, check=False)
     assert listed.returncode != 0 or json.loads(listed.stdout)["Tags"] == []
+
+
+def test_a_blob_kept_by_skip_in_one_image_is_still_rewritten_in_another(
+        registry, destination, tmp_path):
+    """normalize-timestamps:skip=1 keeps layer 0 as it is.  The same blob at index 0 of
+    one image and index 1 of another is two different results: kept, and rewritten."""
+    shared = ib.layer([("file", "shared", b"same bytes", {"mtime": ib.EPOCH + 99})])
+    other = ib.layer([("file", "other", b"other bytes", {"mtime": ib.EPOCH + 99})])
+    for tag, layers in (("low", [shared, other]), ("high", [other, shared])):
+        path = tmp_path / ("%s.tar" % tag)
+        ib.build_image(path, layers)
+        run_cli("--insecure", "process", "tar://%s" % path,
+                "registry://%s/skipped/app:%s" % (registry.url, tag), check=True)
+    spec = _spec(tmp_path, "sync:\n  - source: registry://%s/skipped/app\n"
+                           "    destination: registry://%s/skipped/app\n"
+                           "    filters: ['normalize-timestamps:skip=1']\n"
+                 % (registry.url, destination.url))
+    _sync(spec, options=("-J", "2"))
+
+    def layers(where, tag):
+        out = peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                           "docker://%s/skipped/app:%s" % (where.url, tag)).stdout
+        return [layer["digest"] for layer in json.loads(out)["layers"]]
+    source_low, source_high = layers(registry, "low"), layers(registry, "high")
+    low, high = layers(destination, "low"), layers(destination, "high")
+    assert source_low[0] == source_high[1]          # one blob, at two positions
+    assert low[0] == source_low[0]                  # skipped: kept byte for byte
+    assert high[1] != source_high[1]                # above skip: rewritten
+    assert high[0] == source_high[0]                # `other`: kept at index 0,
+    assert low[1] != source_low[1]                  # rewritten at index 1

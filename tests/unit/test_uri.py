@@ -183,6 +183,9 @@ def test_parse_json_takes_what_json_takes_up_to_the_limit():
 @pytest.mark.parametrize("text, shown", [
     ("redis://:s3cret@h:6379/0", "redis://:***@h:6379/0"),
     ("redis://u:p@ss@h/0", "redis://u:***@h/0"),           # the last @ ends the user part
+    ("redis://:ab/cd+ef@h:6379/0", "redis://:***@h:6379/0"),  # and a / in it is hidden
+    ("registry://u:p/w@host/app@sha256:" + "b" * 64,
+     "registry://u:***@host/app@sha256:" + "b" * 64),
     ("registry://u:pw@host:5000/team/app:1", "registry://u:***@host:5000/team/app:1"),
     ("u:pw@host:5000/team/app", "u:***@host:5000/team/app"),  # a reference, no scheme
     ("registry://u@host/app", "registry://u@host/app"),       # no password: as it was
@@ -201,6 +204,7 @@ def test_portable_filter_specs_write_out_what_the_environment_gave(monkeypatch):
                            ("normalize-timestamps:mode=clamp",
                             "normalize-timestamps:mode=clamp,ts=1700000000"),
                            ("normalize-timestamps:ts=5", "normalize-timestamps:ts=5"),
+                           ("normalize-timestamps:", "normalize-timestamps:ts=1700000000"),
                            ("exclude:pattern=*.pyc", "exclude:pattern=*.pyc")):
         here = build_filter(text)
         assert here.portable_spec == portable
