@@ -33,17 +33,12 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, HERE)
 
 import peers  # noqa: E402
-from compare_imageset import CLK_TCK, ShmRegistry, run_child  # noqa: E402
+from compare_imageset import ShmRegistry, cpu_of, run_child  # noqa: E402
 from compare_upstream import compile_tree, ensure_image, ensure_upstream, new_env  # noqa: E402
+from output import publish  # noqa: E402
 
 IMAGE = None        # the name the corpus image was loaded as (corpus.py sets it)
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else None
-
-
-def _cpu(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def daemon_cpu(dockerd):
@@ -54,7 +49,7 @@ def daemon_cpu(dockerd):
             pids.append(int(f.read().strip()))
     except (OSError, ValueError):
         pass
-    return sum(_cpu(pid) for pid in pids)
+    return sum(cpu_of(pid) for pid in pids)
 
 
 def configs(dockerd):
@@ -153,11 +148,7 @@ def main(argv=None):
         loaded = dockerd.docker("load", "-i", image).stdout
         IMAGE = loaded.strip().splitlines()[-1].split(": ", 1)[-1]
         results = measure(dockerd, args.repeat)
-    text = report(results, args.size_mb, args.repeat)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    publish(report(results, args.size_mb, args.repeat), args.markdown)
 
 
 if __name__ == "__main__":

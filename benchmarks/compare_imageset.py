@@ -51,6 +51,7 @@ sys.path.insert(0, HERE)
 import multiarch_corpus  # noqa: E402
 import peers  # noqa: E402
 from compare_upstream import compile_tree, new_env  # noqa: E402
+from output import publish  # noqa: E402
 
 DST_REPO = "bench/dst"
 TAG = "all"
@@ -61,6 +62,18 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 class SkipScenario(Exception):
     """The tool under test cannot do this scenario (e.g. no ocidir:// yet)."""
+
+
+def stat_fields(pid):
+    """The fields of /proc/PID/stat after the command name (which may hold spaces)."""
+    with open("/proc/%s/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def cpu_of(pid):
+    """user + system CPU seconds process pid has used so far."""
+    fields = stat_fields(pid)
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 class ShmRegistry(peers.Registry):
@@ -92,9 +105,7 @@ class ShmRegistry(peers.Registry):
 
     def cpu_seconds(self):
         """user + system CPU the registry process has used so far."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return cpu_of(self.proc.pid)
 
 
 TREE = REPO        # the occystrap checkout measured (--tree)
@@ -339,11 +350,7 @@ def main(argv=None):
         results = measure(names, configs, source, args.repeat, args.tmp_dir)
     finally:
         src.stop()
-    lines = report(results, source, args)
-    print("\n".join(lines))
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write("\n".join(lines) + "\n")
+    publish("\n".join(report(results, source, args)), args.markdown)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 import peers  # noqa: E402
 from compare_upstream import (DEFAULT_IMAGE, compile_tree, ensure_image,  # noqa: E402
                               ensure_upstream, new_env)
+from output import publish  # noqa: E402
 
 
 def run(argv, env=None):
@@ -129,10 +130,7 @@ def main(argv=None):
                 a, b = cells.get(tool), cells.get("new")
                 row.append("-" if not a or not b else "%.1fx" % (a[0] / b[0]))
         lines.append("| " + " | ".join(row) + " |")
-    print("\n".join(lines))
-    if args.markdown:
-        with open(args.markdown, "w") as fileobj:
-            fileobj.write("\n".join(lines) + "\n")
+    publish("\n".join(lines), args.markdown)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from compare_imageset import ShmRegistry  # noqa: E402
 from compare_upstream import compile_tree, new_env  # noqa: E402
 from multiarch_corpus import OCI_MANIFEST, as_oci, get_manifest, index_document, \
     put_manifest  # noqa: E402
+from output import publish  # noqa: E402
 
 SHM = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()
 SRC_REPO = "bench/app"
@@ -191,11 +192,7 @@ def main(argv=None):
               "each; the shared base once)" % (firsts[-1]["layers_uploaded"],
                                                firsts[-1]["layers_reused"],
                                                2 * args.images)]
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    publish("\n".join(lines), args.markdown)
 
 
 if __name__ == "__main__":

@@ -30,9 +30,10 @@ sys.path.insert(0, os.path.join(REPO, "tests"))
 sys.path.insert(0, HERE)
 
 import peers  # noqa: E402
-from compare_imageset import ShmRegistry  # noqa: E402
+from compare_imageset import ShmRegistry, cpu_of, stat_fields  # noqa: E402
 from compare_sync import SHM, SRC_REPO, run_child  # noqa: E402
 from tests.workers import started  # noqa: E402
+from output import publish  # noqa: E402
 
 
 def write_spec(path, src, dst, filters):
@@ -45,17 +46,15 @@ def write_spec(path, src, dst, filters):
 
 def group_cpu(pgid):
     """CPU seconds the processes of one process group (a worker and its pool) used."""
-    total = 0
+    total = 0.0
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                with open("/proc/%s/stat" % entry) as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except OSError:
+                if int(stat_fields(entry)[2]) == pgid:  # pgrp: the 5th field, 3rd after ")"
+                    total += cpu_of(entry)
+            except OSError:                             # the process just ended
                 continue
-            if int(fields[2]) == pgid:          # pgrp is the 5th field, 3rd after ")"
-                total += int(fields[11]) + int(fields[12])      # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def sync_argv(spec, broker=None, images=1):
@@ -128,11 +127,7 @@ def main(argv=None):
         cpu = statistics.median(c for _, _, c in samples[name])
         lines.append("| %s | %.2f | %.2fx | %.2f | %s |" % (
             name, wall, one / wall, cpu, ", ".join(samples[name][-1][1])))
-    text = "\n".join(lines)
-    print(text)
-    if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write(text + "\n")
+    publish("\n".join(lines), args.markdown)
 
 
 if __name__ == "__main__":

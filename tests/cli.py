@@ -10,6 +10,30 @@ import termios
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def command(*args):
+    """The argv of `python -m occystrap ARGS`."""
+    return [sys.executable, "-m", "occystrap", *map(str, args)]
+
+
+def environment(env=None, pure=False):
+    """os.environ with env over it, this checkout first on PYTHONPATH, and (pure) the
+    pure-Python twins selected."""
+    environ = dict(os.environ, **(env or {}))
+    environ["PYTHONPATH"] = REPO + os.pathsep + environ.get("PYTHONPATH", "")
+    if pure:
+        environ["OCCYSTRAP_NO_EXTENSIONS"] = "1"
+    return environ
+
+
+def background(*args, env=None, pure=False, **popen):
+    """`python -m occystrap ARGS` started, not waited for: a Popen (stdout and stderr
+    piped, as text, unless popen says otherwise)."""
+    options = dict(stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    options.update(popen)
+    return subprocess.Popen(command(*args), stdin=subprocess.DEVNULL, cwd=REPO,
+                            env=environment(env, pure), **options)
+
+
 def occystrap(*args, env=None, pure=False, check=None, timeout=None):
     """Run `python -m occystrap ARGS`; pure=True selects the pure-Python twins; timeout
     (seconds) fails a run that would hang instead of hanging the suite.
@@ -18,13 +42,9 @@ def occystrap(*args, env=None, pure=False, check=None, timeout=None):
     no traceback and no `Error: internal error:` (an unexpected exception); None checks
     nothing.
     """
-    environ = dict(os.environ, **(env or {}))
-    environ["PYTHONPATH"] = REPO + os.pathsep + environ.get("PYTHONPATH", "")
-    if pure:
-        environ["OCCYSTRAP_NO_EXTENSIONS"] = "1"
-    proc = subprocess.run([sys.executable, "-m", "occystrap", *map(str, args)],
-                          capture_output=True, text=True, env=environ,
-                          stdin=subprocess.DEVNULL, cwd=REPO, timeout=timeout)
+    proc = subprocess.run(command(*args), capture_output=True, text=True,
+                          env=environment(env, pure), stdin=subprocess.DEVNULL, cwd=REPO,
+                          timeout=timeout)
     if check is True:
         assert proc.returncode == 0, proc.stderr
     elif check is False:
@@ -40,13 +60,9 @@ def on_terminal(*args, env=None, timeout=120):
     """Run `python -m occystrap ARGS` with stderr on a pseudo-terminal (100 columns; a
     new one is 0 wide, where tqdm draws nothing): (exit status, what the terminal
     showed, stdout bytes)."""
-    environ = dict(os.environ, **(env or {}))
-    environ["PYTHONPATH"] = REPO + os.pathsep + environ.get("PYTHONPATH", "")
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "occystrap", *map(str, args)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave,
-                            cwd=REPO, env=environ)
+    proc = background(*args, env=env, stderr=slave, text=False)
     os.close(slave)
     screen = b""
     try:

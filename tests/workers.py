@@ -4,11 +4,10 @@ kill() takes it down whole, as `kill -9` on a machine would."""
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
-from tests.cli import REPO
+from tests.cli import background
 
 
 class Worker:
@@ -19,17 +18,12 @@ class Worker:
         self.name = "%s@test" % name
         self.log_file = tempfile.NamedTemporaryFile(prefix="oc-worker-%s-" % name,
                                                     suffix=".log", delete=False)
-        environ = dict(os.environ)
-        environ["PYTHONPATH"] = REPO + os.pathsep + environ.get("PYTHONPATH", "")
-        if pure:
-            environ["OCCYSTRAP_NO_EXTENSIONS"] = "1"
-        command = [sys.executable, "-m", "occystrap", *options, "worker", "--broker", broker,
-                   "--name", self.name, "--concurrency", str(concurrency)]
+        command = ["worker", "--broker", broker, "--name", self.name,
+                   "--concurrency", str(concurrency)]
         if visibility_timeout is not None:
             command += ["--visibility-timeout", str(visibility_timeout)]
-        self.proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, cwd=REPO, env=environ,
-                                     start_new_session=True)
+        self.proc = background(*options, *command, pure=pure, stdout=self.log_file,
+                               stderr=subprocess.STDOUT, start_new_session=True)
 
     def log(self):
         with open(self.log_file.name, errors="replace") as f:

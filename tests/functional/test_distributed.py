@@ -4,8 +4,6 @@ both sides, skopeo as the judge of what arrived."""
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,7 +12,7 @@ import pytest
 
 from tests import imagebuilder as ib
 from tests import peers
-from tests.cli import REPO, occystrap as run_cli
+from tests.cli import REPO, background, occystrap as run_cli
 from tests.faultproxy import FaultProxy
 from tests.workers import started
 
@@ -97,6 +95,24 @@ def _tagged(registry, repository, tag):
         return False
 
 
+def _stall_own_layer(slow, source, seconds):
+    """The first GET of image 1's own layer through the FaultProxy slow waits seconds."""
+    own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
+                                  "docker://%s/dist/app:1" % source.url).stdout)
+    slow.add("GET", r"/blobs/%s" % own["layers"][1]["digest"], seconds)
+
+
+def _sync_until_stalled(spec, broker, slow, *options):
+    """`sync SPEC --broker` started in the background; returned once a worker is held
+    in image 1's stalled layer."""
+    sync = background("--insecure", *options, "sync", spec, "--broker", broker)
+    deadline = time.monotonic() + 60
+    while not slow.fired("GET"):
+        assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
+        time.sleep(0.05)
+    return sync
+
+
 def _check_copied(source, destination, tmp_path):
     """Every tag at the destination is the source's image, byte for byte, and skopeo
     can pull it whole (every blob checked against its digest)."""
@@ -155,20 +171,10 @@ def test_a_worker_killed_mid_image_loses_nothing(source, destination, workers, r
     layer: nothing is tagged for that image, the job goes to another worker once the
     visibility timeout passes, every image is right, and every blob went up once."""
     with FaultProxy(source.url) as slow:
-        own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
-                                      "docker://%s/dist/app:1" % source.url).stdout)
-        stalled = own["layers"][1]["digest"]
-        slow.add("GET", r"/blobs/%s" % stalled, 25.0)      # once: the first reader stalls
+        _stall_own_layer(slow, source, 25.0)            # once: the first reader stalls
         spec = _spec(tmp_path, slow.address, destination)
         fleet = workers(["one", "two"], visibility_timeout=25)
-        sync = subprocess.Popen(
-            [sys.executable, "-m", "occystrap", "--insecure", "-O", "json", "sync", str(spec),
-             "--broker", redis_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
-        deadline = time.monotonic() + 60
-        while not slow.fired("GET"):
-            assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
-            time.sleep(0.05)
+        sync = _sync_until_stalled(spec, redis_url, slow, "-O", "json")
         victim = next(w for w in fleet if "/dist/app:1 -> " in w.log())
         victim.kill()
         assert not _tagged(destination, "mirror/app", "1")
@@ -256,19 +262,10 @@ def test_sigterm_to_the_sender_stops_the_jobs_not_begun(source, destination, wor
     """SIGTERM while the one worker copies image 1: `Error: terminated`, exit 143; the
     image in flight finishes, the three jobs not begun start nothing."""
     with FaultProxy(source.url) as slow:
-        own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
-                                      "docker://%s/dist/app:1" % source.url).stdout)
-        slow.add("GET", r"/blobs/%s" % own["layers"][1]["digest"], 5.0)
+        _stall_own_layer(slow, source, 5.0)
         spec = _spec(tmp_path, slow.address, destination)
         worker, = workers(["one"])
-        sync = subprocess.Popen(
-            [sys.executable, "-m", "occystrap", "--insecure", "sync", str(spec),
-             "--broker", redis_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
-        deadline = time.monotonic() + 60
-        while not slow.fired("GET"):
-            assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
-            time.sleep(0.05)
+        sync = _sync_until_stalled(spec, redis_url, slow)
         sync.terminate()
         _out, err = sync.communicate(timeout=30)
         assert sync.returncode == 143, err
@@ -329,20 +326,11 @@ def test_source_date_epoch_is_the_senders(source, destination, workers, redis_ur
 
 def test_losing_the_broker_mid_run_is_one_error_line(source, destination, tmp_path):
     with peers.RedisServer() as broker, FaultProxy(source.url) as slow:
-        own = json.loads(peers.skopeo("inspect", "--raw", "--tls-verify=false",
-                                      "docker://%s/dist/app:1" % source.url).stdout)
-        slow.add("GET", r"/blobs/%s" % own["layers"][1]["digest"], 10.0)
+        _stall_own_layer(slow, source, 10.0)
         worker, = started(broker.url, ["one"], "--insecure")
         try:
             spec = _spec(tmp_path, slow.address, destination)
-            sync = subprocess.Popen(
-                [sys.executable, "-m", "occystrap", "--insecure", "sync", str(spec),
-                 "--broker", broker.url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True, cwd=REPO, env=dict(os.environ, PYTHONPATH=REPO))
-            deadline = time.monotonic() + 60
-            while not slow.fired("GET"):
-                assert time.monotonic() < deadline and sync.poll() is None, sync.communicate()
-                time.sleep(0.05)
+            sync = _sync_until_stalled(spec, broker.url, slow)
             broker.stop()
             _out, err = sync.communicate(timeout=60)
         finally:

@@ -11,7 +11,7 @@ from occystrap.cache import REWRITE_VERSION, open_cache
 from occystrap.distributed import shown
 from occystrap.distributed.layercache import RedisLayerCache
 from tests import peers
-from tests.unit.test_cache import IN, result
+from tests.unit.test_cache import IN, assert_keyed_by_every_part, result
 
 pytestmark = pytest.mark.functional
 
@@ -34,13 +34,7 @@ def test_store_lookup_and_entries(redis_url, redis_server):
                 entry.origin) == (result(1).digest, 2, MEDIA, result(1).diff_id, 11,
                                   "127.0.0.1:5000/a")
         assert entry.created > 0
-        # every part of the key counts
-        assert cache.lookup(IN, "h", "gzip", 2) is None
-        assert cache.lookup(IN, "h", "zstd", None) is None
-        assert cache.lookup(IN, "other", "gzip", None) is None
-        assert cache.lookup("sha256:" + "2" * 64, "h", "gzip", None) is None
-        cache.store(IN, "h", "gzip", None, result(2), "127.0.0.1:5000/b")     # replaced
-        assert cache.lookup(IN, "h", "gzip", None).digest == result(2).digest
+        assert_keyed_by_every_part(cache)
         cache.store(IN, "h", "zstd", None, result(3), "127.0.0.1:5000/c")
         rows = cache.entries()
     assert [(r["compression"], r["level"], r["digest"]) for r in rows] == \

@@ -149,17 +149,11 @@ def test_filtered_sync_rewrites_each_image(source, destination, tmp_path):
 
 
 def test_library_call(source, destination):
-    report = occystrap.sync({"sync": [{"source": "registry://%s/synced/team/b:1.0"
-                                                  % source.url,
-                                       "destination": "registry://%s/lib/b"
-                                                      % destination.url}]},
-                            {"insecure": True})
+    spec = {"sync": [{"source": "registry://%s/synced/team/b:1.0" % source.url,
+                      "destination": "registry://%s/lib/b" % destination.url}]}
+    report = occystrap.sync(spec, {"insecure": True})
     assert [r.status for r in report.images] == ["copied"]
-    again = occystrap.sync({"sync": [{"source": "registry://%s/synced/team/b:1.0"
-                                                 % source.url,
-                                      "destination": "registry://%s/lib/b"
-                                                     % destination.url}]},
-                           {"insecure": True})
+    again = occystrap.sync(spec, {"insecure": True})
     assert [r.status for r in again.images] == ["unchanged"]
 
 

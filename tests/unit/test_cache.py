@@ -32,6 +32,18 @@ def hash_of(*specs, compression="gzip", level=None):
     return filters_hash([build_filter(s) for s in specs], compression, level)
 
 
+def assert_keyed_by_every_part(cache):
+    """A cache holding result(1) under (IN, "h", "gzip", default level): every part of
+    the key counts, and a store under the same key replaces the entry.  Both backends
+    (SQLite here, Redis in tests/functional/test_redis_layer_cache.py) keep it."""
+    assert cache.lookup(IN, "h", "gzip", 2) is None
+    assert cache.lookup(IN, "h", "zstd", None) is None
+    assert cache.lookup(IN, "other", "gzip", None) is None
+    assert cache.lookup("sha256:" + "2" * 64, "h", "gzip", None) is None
+    cache.store(IN, "h", "gzip", None, result(2), "127.0.0.1:5000/b")     # replaced
+    assert cache.lookup(IN, "h", "gzip", None).digest == result(2).digest
+
+
 def test_filters_hash_names_filters_codec_and_level():
     base = hash_of("normalize-timestamps")
     assert re.fullmatch(r"[0-9a-f]{16}", base), base     # 16 lowercase hex digits
@@ -59,13 +71,7 @@ def test_store_and_lookup_roundtrip(tmp_path):
         assert (entry.digest, entry.size, entry.diff_id, entry.diff_size, entry.origin) == \
             (result(1).digest, 2, result(1).diff_id, 11, "127.0.0.1:5000/a")
         assert entry.media_type.endswith("tar.gzip") and entry.created > 0
-        # every part of the key counts
-        assert cache.lookup(IN, "h", "gzip", 2) is None
-        assert cache.lookup(IN, "h", "zstd", None) is None
-        assert cache.lookup(IN, "other", "gzip", None) is None
-        assert cache.lookup("sha256:" + "2" * 64, "h", "gzip", None) is None
-        cache.store(IN, "h", "gzip", None, result(2), "127.0.0.1:5000/b")     # replaced
-        assert cache.lookup(IN, "h", "gzip", None).digest == result(2).digest
+        assert_keyed_by_every_part(cache)
         assert len(cache.entries()) == 1
     conn = sqlite3.connect(str(path))
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
