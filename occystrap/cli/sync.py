@@ -104,16 +104,15 @@ def sync(options, spec, keep_going, dry_run, digestfile, broker, no_wait):
 def _send_only(spec, options, broker, keep_going, dry_run):
     """--no-wait: one `JOB_ID SOURCE DESTINATION` line per job sent (JSON with -O json)."""
     from ..distributed.submit import send
-    _app, run_id, sent, unresolved, _unsent = send(spec, options, broker, keep_going,
-                                                    dry_run)
-    for record in unresolved:
+    sent = send(spec, options, broker, keep_going, dry_run)
+    for record in sent.unresolved:
         _print(record)
     if options.get("output_format") == "json":
-        click.echo(json.dumps({"run": run_id, "jobs": [
+        click.echo(json.dumps({"run": sent.run_id, "jobs": [
             {"id": task_id, "source": job.source, "destination": job.destination}
-            for job, task_id in sent]}, indent=2))
+            for job, task_id in sent.jobs]}, indent=2))
     else:
-        for job, task_id in sent:
+        for job, task_id in sent.jobs:
             click.echo("%s %s %s" % (task_id, job.source, job.destination))
-    click.echo("Sent %d jobs (run %s)" % (len(sent), run_id), err=True)
-    return 1 if unresolved else 0
+    click.echo("Sent %d jobs (run %s)" % (len(sent.jobs), sent.run_id), err=True)
+    return 1 if sent.unresolved else 0

@@ -7,6 +7,7 @@ whose image failed sets a key in Redis that every worker reads before it starts 
 job (this end sets it too, on a signal or a lost broker).  The jobs in flight finish
 either way: a job is one image, tagged only when complete.
 """
+import dataclasses
 import logging
 import time
 import uuid
@@ -14,7 +15,7 @@ import uuid
 from ..errors import OutputError
 from ..mirror.run import ImageRecord, SyncReport, resolve_jobs
 from ..transports.registry.client import ClientPool
-from . import KEY_PREFIX, RUN_TTL, need, reachable, redis_client, shown
+from . import KEY_PREFIX, RUN_TTL, need, reachable, shown
 from .blobs import run_keys
 from .tasks import QUEUE, TASK, job_message, make_app, record_of, stop
 
@@ -23,11 +24,23 @@ LOG = logging.getLogger(__name__)
 POLL = 0.1              # seconds between looks at the results (one MGET of the pending)
 
 
+@dataclasses.dataclass
+class Sent:
+    """A run's jobs as sent: [(job, task id)] in job order, the entries that could not
+    be resolved (ImageRecords), how many jobs those kept from being sent, and the app
+    and Redis client the sender goes on with.  Only task ids are kept: an AsyncResult
+    left alive at exit talks to Redis from its __del__ (a traceback when it is gone)."""
+    app: object
+    redis: object
+    run_id: str
+    jobs: list
+    unresolved: list
+    unsent: int = 0
+
+
 def send(spec, options, broker, keep_going=False, dry_run=False):
-    """(app, run id, [(job, task id)], unresolved records, jobs not sent): the jobs
-    sent.  An unresolved entry without keep_going sends nothing, as a local sync then
-    starts nothing.  Only the ids are kept: an AsyncResult left alive at exit would
-    talk to Redis from its __del__ (a traceback when Redis is gone)."""
+    """Resolve spec here and send one job per image: a Sent.  An unresolved entry
+    without keep_going sends nothing, as a local sync then starts nothing."""
     redis = reachable(broker)
     listing = dict(options, clients=ClientPool(options.get("rate_limit")))
     try:
@@ -37,7 +50,7 @@ def send(spec, options, broker, keep_going=False, dry_run=False):
     app = make_app(broker)
     run_id = uuid.uuid4().hex
     if unresolved and not keep_going:
-        return app, run_id, [], unresolved, len(jobs)
+        return Sent(app, redis, run_id, [], unresolved, len(jobs))
     messages = [job_message(job, options, run_id, dry_run, keep_going) for job in jobs]
     sent = []
     try:
@@ -49,7 +62,7 @@ def send(spec, options, broker, keep_going=False, dry_run=False):
         if isinstance(exc, _broker_errors()):
             raise OutputError("lost the broker %s: %s" % (shown(broker), exc)) from None
         raise
-    return app, run_id, sent, unresolved, 0
+    return Sent(app, redis, run_id, sent, unresolved)
 
 
 def _broker_errors():
@@ -67,16 +80,16 @@ def sync_with_broker(spec, options, broker, keep_going=False, dry_run=False,
                      on_image=None, on_jobs=None):
     """Like mirror.run.sync, with the images copied by `occystrap worker`s."""
     started = time.monotonic()
-    app, run_id, sent, unresolved, unsent = send(spec, options, broker, keep_going, dry_run)
+    sent = send(spec, options, broker, keep_going, dry_run)
+    redis, run_id = sent.redis, sent.run_id
     if on_jobs is not None:
-        on_jobs(len(sent) + len(unresolved) + unsent)
-    redis = redis_client(broker)
+        on_jobs(len(sent.jobs) + len(sent.unresolved) + sent.unsent)
     records = {}
-    by_id = {task_id: (position, job) for position, (job, task_id) in enumerate(sent)}
+    by_id = {task_id: (position, job) for position, (job, task_id) in enumerate(sent.jobs)}
     watch = _Watch(redis, run_id, broker, len(by_id))
     try:
-        for task_id, meta in app.backend.get_many(list(by_id), interval=POLL,
-                                                  on_interval=watch.look):
+        for task_id, meta in sent.app.backend.get_many(list(by_id), interval=POLL,
+                                                       on_interval=watch.look):
             position, job = by_id.pop(task_id)
             watch.pending = len(by_id)
             record = _record(job, meta)
@@ -94,12 +107,12 @@ def sync_with_broker(spec, options, broker, keep_going=False, dry_run=False,
         stop(redis, run_id)
         raise
     _clean_up(redis, run_id)        # every job ended: nobody holds its leases any more
-    for record in unresolved:
+    for record in sent.unresolved:
         if on_image is not None:
             on_image(record)
-    done = unresolved + [records[p] for p in sorted(records)]
+    done = sent.unresolved + [records[p] for p in sorted(records)]
     return SyncReport(done, time.monotonic() - started,
-                      unsent + len(sent) - len(records))
+                      sent.unsent + len(sent.jobs) - len(records))
 
 
 class _Watch:
